@@ -1,0 +1,60 @@
+// The Fastify app factory: plugins, routes and the OpenAPI document. It opens
+// nothing itself; main.ts and the tests hand it its dependencies.
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
+import type { Config } from '../config.js'
+import type { Db } from '../db/index.js'
+import type { Logger } from '../log.js'
+import auth from './auth.js'
+import health from './health.js'
+import idempotency from './idempotency.js'
+import problem from './problem.js'
+import tenants from './tenants.js'
+
+export interface ApiDeps {
+  config: Config
+  db: Db
+  /** A fail-fast Redis connection (readiness). */
+  redis: Redis
+  log: Logger
+}
+
+export const API_VERSION = '0.1.0'
+
+export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log,
+    // Unknown fields are refused (400), never silently dropped.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+    bodyLimit: 256 * 1024,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Landlord',
+        version: API_VERSION,
+        description: 'Tenant control plane: onboard tenants into their own PostgreSQL databases and run their lifecycle.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A Landlord API key' } } },
+      security: [{ bearer: [] }],
+      tags: [
+        { name: 'tenants', description: 'Onboarding and the tenant registry' },
+        { name: 'health', description: 'Liveness, readiness and docs' },
+      ],
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(problem)
+  await app.register(auth, { db: deps.db })
+  await app.register(idempotency, { db: deps.db })
+
+  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger())
+  await app.register(health, deps)
+  await app.register(tenants, deps)
+  return app
+}

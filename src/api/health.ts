@@ -1,0 +1,62 @@
+// Liveness and readiness: /readyz checks Postgres and Redis.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { sql } from 'kysely'
+import type { ApiDeps } from './app.js'
+
+const Check = Type.Union([Type.Literal('ok'), Type.Literal('failing')])
+const Readiness = Type.Object({ status: Check, checks: Type.Object({ postgres: Check, redis: Check }) })
+
+async function within<T>(ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([p, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+const healthRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, redis }) => {
+  app.get(
+    '/healthz',
+    {
+      config: { public: true },
+      schema: { tags: ['health'], operationId: 'healthz', summary: 'The process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+    },
+    async () => ({ status: 'ok' as const }),
+  )
+
+  app.get(
+    '/readyz',
+    {
+      config: { public: true },
+      schema: {
+        tags: ['health'],
+        operationId: 'readyz',
+        summary: 'Postgres and Redis answer',
+        response: { 200: Readiness, 503: Readiness },
+      },
+    },
+    async (request, reply) => {
+      const probe = async (name: string, p: () => Promise<unknown>) => {
+        try {
+          await within(2000, p())
+          return 'ok' as const
+        } catch (err) {
+          request.log.warn({ err, dependency: name }, 'readiness check failed')
+          return 'failing' as const
+        }
+      }
+      const [postgres, redisCheck] = await Promise.all([
+        probe('postgres', () => sql`SELECT 1`.execute(db)),
+        probe('redis', () => redis.ping()),
+      ])
+      const ok = postgres === 'ok' && redisCheck === 'ok'
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'failing', checks: { postgres, redis: redisCheck } })
+    },
+  )
+}
+
+export default healthRoutes

@@ -1,0 +1,88 @@
+// Request and response schemas of the tenant routes.
+import { Type, type Static } from '@fastify/type-provider-typebox'
+import { SLUG_PATTERN } from '../tenancy/identifiers.js'
+
+export const TenantRef = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64, description: 'The tenant uuid or slug' }),
+})
+
+export const CreateTenantBody = Type.Object(
+  {
+    slug: Type.String({ pattern: SLUG_PATTERN, description: 'Names the tenant database: ${TENANT_DB_PREFIX}${slug}' }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    plan: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    metadata: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 50 })),
+  },
+  { additionalProperties: false },
+)
+export type CreateTenantBody = Static<typeof CreateTenantBody>
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+
+export const TenantResource = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  slug: Type.String(),
+  name: Nullable(Type.String()),
+  plan: Nullable(Type.String()),
+  region: Nullable(Type.String()),
+  metadata: Type.Record(Type.String(), Type.Unknown()),
+  state: Type.String(),
+  stable: Type.Boolean({ description: 'True once the infrastructure matches the state' }),
+  schema_version: Nullable(Type.Integer()),
+  operation: Nullable(Type.String({ description: 'The background step in flight, if any' })),
+  error: Nullable(Type.String()),
+  cluster: Type.String(),
+  database: Type.String(),
+  wipe_after: Nullable(Type.String({ format: 'date-time' })),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+})
+
+export const TenantStatus = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  slug: Type.String(),
+  state: Type.String(),
+  stable: Type.Boolean(),
+  schema_version: Nullable(Type.Integer()),
+  operation: Nullable(Type.String()),
+  error: Nullable(Type.String()),
+})
+
+export const ListTenantsQuery = Type.Object(
+  {
+    state: Type.Optional(Type.String({ maxLength: 32 })),
+    plan: Type.Optional(Type.String({ maxLength: 64 })),
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    cursor: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+)
+
+export const TenantList = Type.Object({
+  items: Type.Array(TenantResource),
+  next_cursor: Nullable(Type.String()),
+})
+
+export const EventsQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+    cursor: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+)
+
+export const TenantEventResource = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  from_state: Nullable(Type.String()),
+  to_state: Nullable(Type.String()),
+  actor: Type.String(),
+  data: Type.Record(Type.String(), Type.Unknown()),
+  created_at: Type.String({ format: 'date-time' }),
+})
+
+export const EventList = Type.Object({
+  items: Type.Array(TenantEventResource),
+  next_cursor: Nullable(Type.String()),
+})

@@ -1,0 +1,162 @@
+// Tenant routes: onboarding, reading the registry, status and history.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Tenant, TenantEvent } from '../db/schema.js'
+import { findTenant, listTenants, tenantEvents } from '../db/tenants.js'
+import { badRequest, tenantNotFound } from '../errors.js'
+import { isStable } from '../lifecycle/events.js'
+import { createTenant } from '../lifecycle/transition.js'
+import type { ApiDeps } from './app.js'
+import { problems } from './problem.js'
+import {
+  CreateTenantBody,
+  EventList,
+  EventsQuery,
+  ListTenantsQuery,
+  TenantList,
+  TenantRef,
+  TenantResource,
+  TenantStatus,
+} from './tenants.schemas.js'
+
+export function tenantResource(t: Tenant) {
+  return {
+    id: t.id,
+    slug: t.slug,
+    name: t.name,
+    plan: t.plan,
+    region: t.region,
+    metadata: t.metadata,
+    state: t.state,
+    stable: isStable(t.state),
+    schema_version: t.schema_version,
+    operation: t.operation,
+    error: t.error,
+    cluster: t.cluster,
+    database: t.database_name,
+    wipe_after: t.wipe_after?.toISOString() ?? null,
+    created_at: t.created_at.toISOString(),
+    updated_at: t.updated_at.toISOString(),
+  }
+}
+
+function eventResource(e: TenantEvent) {
+  return { ...e, created_at: e.created_at.toISOString() }
+}
+
+const encodeCursor = (seq: string | undefined) => (seq === undefined ? null : Buffer.from(seq).toString('base64url'))
+
+function decodeCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined
+  const seq = Buffer.from(cursor, 'base64url').toString()
+  if (!/^\d{1,19}$/.test(seq)) throw badRequest('LANDLORD_INVALID_CURSOR', 'The cursor is not one this API returned.')
+  return seq
+}
+
+const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, config }) => {
+  async function load(ref: string): Promise<Tenant> {
+    const tenant = await findTenant(db, ref)
+    if (!tenant) throw tenantNotFound(ref)
+    return tenant
+  }
+
+  app.post(
+    '/tenants',
+    {
+      config: { idempotent: true },
+      schema: {
+        tags: ['tenants'],
+        operationId: 'createTenant',
+        summary: 'Onboard a tenant: its database is provisioned in the background',
+        body: CreateTenantBody,
+        response: { 202: TenantResource, ...problems(400, 401, 409, 422) },
+      },
+    },
+    async (request, reply) => {
+      const tenant = await createTenant(db, config.tenantDbPrefix, request.body, request.principal)
+      request.log.info({ tenantId: tenant.id }, 'tenant registered')
+      return reply.code(202).header('location', `/tenants/${tenant.id}`).send(tenantResource(tenant))
+    },
+  )
+
+  app.get(
+    '/tenants',
+    {
+      schema: {
+        tags: ['tenants'],
+        operationId: 'listTenants',
+        summary: 'List tenants, oldest first, one keyset page at a time',
+        querystring: ListTenantsQuery,
+        response: { 200: TenantList, ...problems(400, 401) },
+      },
+    },
+    async (request) => {
+      const { state, plan, limit, cursor } = request.query
+      const page = await listTenants(db, { state, plan, limit, after: decodeCursor(cursor) })
+      return { items: page.items.map(tenantResource), next_cursor: encodeCursor(page.last) }
+    },
+  )
+
+  app.get(
+    '/tenants/:id',
+    {
+      schema: {
+        tags: ['tenants'],
+        operationId: 'getTenant',
+        params: TenantRef,
+        response: { 200: TenantResource, ...problems(401, 404) },
+      },
+    },
+    async (request) => tenantResource(await load(request.params.id)),
+  )
+
+  app.get(
+    '/tenants/:id/status',
+    {
+      schema: {
+        tags: ['tenants'],
+        operationId: 'getTenantStatus',
+        summary: 'Where the tenant is in its lifecycle; `stable` is true once the infrastructure matches',
+        params: TenantRef,
+        response: { 200: TenantStatus, ...problems(401, 404) },
+      },
+    },
+    async (request) => {
+      const t = await load(request.params.id)
+      return {
+        id: t.id,
+        slug: t.slug,
+        state: t.state,
+        stable: isStable(t.state),
+        schema_version: t.schema_version,
+        operation: t.operation,
+        error: t.error,
+      }
+    },
+  )
+
+  app.get(
+    '/tenants/:id/events',
+    {
+      schema: {
+        tags: ['tenants'],
+        operationId: 'listTenantEvents',
+        summary: 'Lifecycle and audit history, oldest first',
+        params: TenantRef,
+        querystring: EventsQuery,
+        response: { 200: EventList, ...problems(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const tenant = await load(request.params.id)
+      const { limit, cursor } = request.query
+      const events = await tenantEvents(db, tenant.id, limit + 1, decodeCursor(cursor))
+      const items = events.slice(0, limit)
+      return {
+        items: items.map(eventResource),
+        next_cursor: events.length > limit ? encodeCursor(items[items.length - 1]?.id) : null,
+      }
+    },
+  )
+}
+
+export default tenantsRoutes

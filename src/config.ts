@@ -1,0 +1,176 @@
+// The environment, read once into one frozen, typed object. Nothing else reads
+// process.env. A bad value fails start with one line naming the variable.
+import { parseIsoDuration, parseShortDuration } from './duration.js'
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`)
+    this.name = 'ConfigError'
+  }
+}
+
+export interface Config {
+  /** API listen port (PORT, default 3000). */
+  readonly port: number
+  /** API listen address (HOST, default 127.0.0.1). */
+  readonly host: string
+  /** Control-plane database, created when missing (DATABASE_URL). */
+  readonly databaseUrl: string
+  /** Admin connection to the cluster that holds tenant databases (TENANT_CLUSTER_URL). */
+  readonly tenantClusterUrl: string
+  /** BullMQ's Redis (REDIS_URL). */
+  readonly redisUrl: string
+  /** Bootstrap API key with every scope (LANDLORD_ADMIN_KEY); only its hash is stored. */
+  readonly adminKey: string | undefined
+  /** Prefix of tenant database and role names (TENANT_DB_PREFIX, default tenant_). */
+  readonly tenantDbPrefix: string
+  /** BullMQ key prefix (QUEUE_PREFIX, default landlord). */
+  readonly queuePrefix: string
+  /** Folder of tenant schema migrations (TENANT_MIGRATIONS_DIR). */
+  readonly tenantMigrationsDir: string
+  /** `local` or `vault` (SECRETS_BACKEND). */
+  readonly secretsBackend: 'local' | 'vault'
+  /** Key-encryption key of the local secrets backend, 32 bytes (LANDLORD_MASTER_KEY, base64). */
+  readonly masterKey: Buffer | undefined
+  /** Where a generated master key is kept when LANDLORD_MASTER_KEY is unset (LANDLORD_HOME). */
+  readonly home: string
+  readonly vault: { readonly addr: string | undefined; readonly token: string | undefined; readonly dbMount: string }
+  readonly billingWebhook: { readonly url: string | undefined; readonly secret: string | undefined }
+  /** How long a decommissioned tenant's data is kept (WIPE_RETENTION, ISO 8601). */
+  readonly wipeRetentionMs: number
+  /** Lifetime of issued login credentials (CREDENTIAL_TTL, ISO 8601). */
+  readonly credentialTtlMs: number
+  /** Idle time before hibernation (HIBERNATE_AFTER); undefined means never. */
+  readonly hibernateAfterMs: number | undefined
+  /** Delays between webhook attempts (WEBHOOK_RETRY_SCHEDULE). */
+  readonly webhookRetryScheduleMs: readonly number[]
+  /** An endpoint failing this long is disabled (WEBHOOK_DISABLE_AFTER). */
+  readonly webhookDisableAfterMs: number
+  /** Attempts of a lifecycle job before the tenant is `failed` (JOB_ATTEMPTS, default 5). */
+  readonly jobAttempts: number
+  /** First retry delay of a lifecycle job, doubled each attempt (JOB_BACKOFF, default 2s). */
+  readonly jobBackoffMs: number
+  /** Jobs one worker process runs at once (WORKER_CONCURRENCY, default 4). */
+  readonly workerConcurrency: number
+  /** pino level (LOG_LEVEL, default info). */
+  readonly logLevel: string
+}
+
+type Env = Record<string, string | undefined>
+
+function read(env: Env, name: string, fallback: string): string {
+  const v = env[name]
+  return v === undefined || v === '' ? fallback : v
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const v = env[name]
+  return v === undefined || v === '' ? undefined : v
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name, String(fallback))
+  const n = Number(raw)
+  if (!/^\d+$/.test(raw) || n < min || n > max) {
+    throw new ConfigError(name, `expected an integer between ${min} and ${max}, got "${raw}"`)
+  }
+  return n
+}
+
+function url(env: Env, name: string, fallback: string, protocols: string[]): string {
+  const raw = read(env, name, fallback)
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL')
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL`)
+  }
+  return raw
+}
+
+function isoDuration(env: Env, name: string, fallback: string): number {
+  const raw = read(env, name, fallback)
+  const ms = parseIsoDuration(raw)
+  if (ms === undefined) throw new ConfigError(name, `expected an ISO 8601 duration such as P7D or PT1H, got "${raw}"`)
+  return ms
+}
+
+function shortDuration(env: Env, name: string, fallback: string): number {
+  const raw = read(env, name, fallback)
+  const ms = parseShortDuration(raw)
+  if (ms === undefined) throw new ConfigError(name, `expected a duration such as 500ms, 5s or 2h, got "${raw}"`)
+  return ms
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const prefix = read(env, 'TENANT_DB_PREFIX', 'tenant_')
+  // Names are prefix + slug (≤ 30) + role suffixes; 16 keeps every name under
+  // Postgres' 63-byte identifier limit, past which names are silently truncated.
+  if (!/^[a-z][a-z0-9_]{0,15}$/.test(prefix)) {
+    throw new ConfigError('TENANT_DB_PREFIX', 'expected 1-16 characters of a-z, 0-9 and _, starting with a letter')
+  }
+  const queuePrefix = read(env, 'QUEUE_PREFIX', 'landlord')
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(queuePrefix)) {
+    throw new ConfigError('QUEUE_PREFIX', 'expected 1-64 characters of letters, digits, _ . -')
+  }
+  const backend = read(env, 'SECRETS_BACKEND', 'local')
+  if (backend !== 'local' && backend !== 'vault') {
+    throw new ConfigError('SECRETS_BACKEND', `expected "local" or "vault", got "${backend}"`)
+  }
+  const masterKeyRaw = optional(env, 'LANDLORD_MASTER_KEY')
+  let masterKey: Buffer | undefined
+  if (masterKeyRaw !== undefined) {
+    masterKey = Buffer.from(masterKeyRaw, 'base64')
+    if (masterKey.length !== 32) throw new ConfigError('LANDLORD_MASTER_KEY', 'expected 32 bytes, base64-encoded')
+  }
+  const vaultAddr = optional(env, 'VAULT_ADDR')
+  if (backend === 'vault' && (vaultAddr === undefined || optional(env, 'VAULT_TOKEN') === undefined)) {
+    throw new ConfigError(vaultAddr === undefined ? 'VAULT_ADDR' : 'VAULT_TOKEN', 'is required when SECRETS_BACKEND=vault')
+  }
+  const schedule = read(env, 'WEBHOOK_RETRY_SCHEDULE', '5s,5m,30m,2h,5h,10h,10h')
+  const scheduleMs = schedule.split(',').map((part) => parseShortDuration(part))
+  if (scheduleMs.some((ms) => ms === undefined)) {
+    throw new ConfigError('WEBHOOK_RETRY_SCHEDULE', `expected comma-separated durations such as 5s,5m,2h, got "${schedule}"`)
+  }
+  const hibernateAfter = optional(env, 'HIBERNATE_AFTER')
+  const logLevel = read(env, 'LOG_LEVEL', 'info')
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `expected fatal, error, warn, info, debug, trace or silent, got "${logLevel}"`)
+  }
+  const billingUrl = optional(env, 'BILLING_WEBHOOK_URL')
+
+  return Object.freeze({
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    host: read(env, 'HOST', '127.0.0.1'),
+    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/landlord', ['postgres:', 'postgresql:']),
+    tenantClusterUrl: url(env, 'TENANT_CLUSTER_URL', 'postgres://postgres@127.0.0.1:5432/postgres', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    adminKey: optional(env, 'LANDLORD_ADMIN_KEY'),
+    tenantDbPrefix: prefix,
+    queuePrefix,
+    tenantMigrationsDir: read(env, 'TENANT_MIGRATIONS_DIR', 'tenant-migrations'),
+    secretsBackend: backend,
+    masterKey,
+    home: read(env, 'LANDLORD_HOME', '.landlord'),
+    vault: Object.freeze({ addr: vaultAddr, token: optional(env, 'VAULT_TOKEN'), dbMount: read(env, 'VAULT_DB_MOUNT', 'database') }),
+    billingWebhook: Object.freeze({
+      url: billingUrl === undefined ? undefined : url(env, 'BILLING_WEBHOOK_URL', billingUrl, ['http:', 'https:']),
+      secret: optional(env, 'BILLING_WEBHOOK_SECRET'),
+    }),
+    wipeRetentionMs: isoDuration(env, 'WIPE_RETENTION', 'P7D'),
+    credentialTtlMs: isoDuration(env, 'CREDENTIAL_TTL', 'PT1H'),
+    hibernateAfterMs: hibernateAfter === undefined ? undefined : isoDuration(env, 'HIBERNATE_AFTER', hibernateAfter),
+    webhookRetryScheduleMs: Object.freeze(scheduleMs as number[]),
+    webhookDisableAfterMs: isoDuration(env, 'WEBHOOK_DISABLE_AFTER', 'P5D'),
+    jobAttempts: integer(env, 'JOB_ATTEMPTS', 5, 1, 100),
+    jobBackoffMs: shortDuration(env, 'JOB_BACKOFF', '2s'),
+    workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 4, 1, 256),
+    logLevel,
+  })
+}

@@ -1,0 +1,33 @@
+// The control-plane kysely instance over a pg pool.
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import type { Database } from './schema.js'
+
+export type Db = Kysely<Database>
+
+export function createDb(connectionString: string, max = 10): Db {
+  const pool = new pg.Pool({ connectionString, max, application_name: 'landlord' })
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(raw: string): string {
+  try {
+    const u = new URL(raw)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return '(unparseable URL)'
+  }
+}
+
+/** Same server, another database: used to reach `postgres` for CREATE DATABASE. */
+export function withDatabase(raw: string, database: string): string {
+  const u = new URL(raw)
+  u.pathname = `/${encodeURIComponent(database)}`
+  return u.toString()
+}
+
+export function databaseName(raw: string): string {
+  return decodeURIComponent(new URL(raw).pathname.slice(1))
+}

@@ -1,0 +1,81 @@
+// Table types of the control-plane database, one interface per table.
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+type Json<T> = ColumnType<T, string | T, string | T>
+
+export interface TenantTable {
+  id: Generated<string>
+  seq: ColumnType<string, never, never>
+  slug: string
+  name: string | null
+  plan: string | null
+  region: string | null
+  metadata: Json<Record<string, unknown>>
+  cluster: Generated<string>
+  database_name: string
+  owner_role: string
+  state: string
+  snapshot: Json<unknown>
+  version: Generated<number>
+  schema_version: number | null
+  operation: string | null
+  error: string | null
+  wipe_after: Date | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface TenantEventTable {
+  id: ColumnType<string, never, never>
+  tenant_id: string
+  type: string
+  from_state: string | null
+  to_state: string | null
+  actor: string
+  data: Json<Record<string, unknown>>
+  created_at: Timestamp
+}
+
+export interface OutboxTable {
+  id: Generated<string>
+  seq: ColumnType<string, never, never>
+  kind: 'job' | 'webhook'
+  name: string
+  tenant_id: string | null
+  payload: Json<Record<string, unknown>>
+  created_at: Timestamp
+  relayed_at: Date | null
+}
+
+export interface IdempotencyKeyTable {
+  principal: string
+  key: string
+  request_hash: string
+  status_code: number | null
+  response: Json<unknown> | null
+  location: string | null
+  created_at: Timestamp
+}
+
+export interface ApiKeyTable {
+  id: Generated<string>
+  principal: string
+  key_hash: string
+  created_at: Timestamp
+  revoked_at: Date | null
+}
+
+export interface Database {
+  tenants: TenantTable
+  tenant_events: TenantEventTable
+  outbox: OutboxTable
+  idempotency_keys: IdempotencyKeyTable
+  api_keys: ApiKeyTable
+}
+
+export type Tenant = Selectable<TenantTable>
+export type NewTenant = Insertable<TenantTable>
+export type TenantUpdate = Updateable<TenantTable>
+export type TenantEvent = Selectable<TenantEventTable>
+export type NewOutboxRow = Insertable<OutboxTable>

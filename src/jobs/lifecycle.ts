@@ -1,0 +1,106 @@
+// The lifecycle worker: one job per transitional state, dispatched by step name.
+// A job first checks it is still wanted (the tenant is still in the state and
+// version that queued it), runs its step, then reports back through
+// transition.ts. After the last attempt, or on a permanent error, the tenant
+// is moved to `failed` with the error visible in its status.
+import { UnrecoverableError, type Job } from 'bullmq'
+import type pg from 'pg'
+import type { Config } from '../config.js'
+import type { Db } from '../db/index.js'
+import type { Tenant } from '../db/schema.js'
+import { findTenant } from '../db/tenants.js'
+import type { Step } from '../lifecycle/events.js'
+import { applyEvent } from '../lifecycle/transition.js'
+import type { Logger } from '../log.js'
+import { LIFECYCLE_QUEUE, createWorker, type LifecycleJobData } from './queues.js'
+import { provision } from './workers/provision.js'
+
+export interface WorkerDeps {
+  config: Config
+  db: Db
+  /** Admin pool on the tenant cluster. */
+  cluster: pg.Pool
+  log: Logger
+}
+
+export interface StepContext {
+  deps: WorkerDeps
+  tenant: Tenant
+  job: Job<LifecycleJobData>
+  log: Logger
+  /** Runs `fn` once per job across attempts: skipped when a previous attempt finished it. */
+  checkpoint: (name: string, fn: () => Promise<void>) => Promise<void>
+}
+
+/** What a step reports with EFFECTS_APPLIED. */
+export interface StepResult {
+  schemaVersion?: number
+}
+
+export type StepHandler = (ctx: StepContext) => Promise<StepResult | void>
+
+/** The transitional state each step works for. */
+const STATE_OF: Record<Step, string> = {
+  provision: 'provisioning',
+  suspend: 'suspending',
+  resume: 'resuming',
+  hibernate: 'hibernating',
+  wake: 'waking',
+  decommission: 'decommissioning',
+  restore: 'restoring',
+  wipe: 'wiping',
+}
+
+export const stepHandlers: Partial<Record<Step, StepHandler>> = { provision }
+
+export async function runLifecycleJob(deps: WorkerDeps, job: Job<LifecycleJobData>): Promise<string> {
+  const step = job.name as Step
+  const state = STATE_OF[step]
+  const handler = stepHandlers[step]
+  const log = deps.log.child({ jobId: job.id, tenantId: job.data.tenantId, step })
+  if (!state || !handler) throw new UnrecoverableError(`unknown lifecycle step "${job.name}"`)
+
+  const tenant = await findTenant(deps.db, job.data.tenantId)
+  if (!tenant || tenant.state !== state || tenant.version !== job.data.version) {
+    log.info({ state: tenant?.state, version: tenant?.version }, 'job no longer wanted; skipped')
+    return 'skipped'
+  }
+
+  const done = new Set(job.data.done ?? [])
+  const ctx: StepContext = {
+    deps,
+    tenant,
+    job,
+    log,
+    checkpoint: async (name, fn) => {
+      if (done.has(name)) return
+      await fn()
+      done.add(name)
+      await job.updateData({ ...job.data, done: [...done] })
+    },
+  }
+
+  try {
+    const result = (await handler(ctx)) ?? {}
+    await applyEvent(deps.db, tenant.id, { type: 'EFFECTS_APPLIED', ...result }, { actor: 'worker', expectState: state })
+    log.info('step applied')
+    return 'applied'
+  } catch (err) {
+    const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
+    const message = err instanceof Error ? err.message : String(err)
+    log.warn({ err, attempt: job.attemptsMade + 1, final }, 'step failed')
+    if (final) {
+      await applyEvent(
+        deps.db,
+        tenant.id,
+        { type: 'EFFECTS_FAILED', error: message },
+        { actor: 'worker', expectState: state, data: { step, attempts: job.attemptsMade + 1 } },
+      )
+    }
+    throw err
+  }
+}
+
+export function startLifecycleWorker(deps: WorkerDeps) {
+  return createWorker<LifecycleJobData>(deps.config, LIFECYCLE_QUEUE, (job) => runLifecycleJob(deps, job))
+}

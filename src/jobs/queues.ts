@@ -1,0 +1,70 @@
+// Every BullMQ queue and worker is built here, so connections, prefixes and
+// retry policy are decided in one place.
+import { Queue, Worker, type Processor, type WorkerOptions } from 'bullmq'
+import { Redis } from 'ioredis'
+import type { Config } from '../config.js'
+
+export const LIFECYCLE_QUEUE = 'lifecycle'
+export const WEBHOOK_QUEUE = 'webhooks'
+
+export interface LifecycleJobData {
+  tenantId: string
+  /** The tenant's version right after the transition that queued this job. */
+  version: number
+  /** Steps already done, for a retry to resume where the last attempt stopped. */
+  done?: string[]
+}
+
+export interface Queues {
+  lifecycle: Queue<LifecycleJobData>
+  webhooks: Queue
+  close(): Promise<void>
+}
+
+/** Producers fail fast: a request must not hang while Redis is away. */
+export function createProducerConnection(config: Config): Redis {
+  return new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true })
+}
+
+export function createQueues(config: Config, connection: Redis): Queues {
+  const common = { connection, prefix: config.queuePrefix }
+  const lifecycle = new Queue<LifecycleJobData>(LIFECYCLE_QUEUE, {
+    ...common,
+    defaultJobOptions: {
+      attempts: config.jobAttempts,
+      backoff: { type: 'exponential', delay: config.jobBackoffMs },
+      // Kept jobs dedupe re-relayed outbox rows (same job id), so keep them a day.
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    },
+  })
+  const webhooks = new Queue(WEBHOOK_QUEUE, {
+    ...common,
+    defaultJobOptions: { removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600 } },
+  })
+  return {
+    lifecycle,
+    webhooks,
+    async close() {
+      await Promise.all([lifecycle.close(), webhooks.close()])
+    },
+  }
+}
+
+export function createWorker<T>(
+  config: Config,
+  queue: string,
+  processor: Processor<T>,
+  opts: Partial<WorkerOptions> = {},
+): Worker<T> {
+  // Workers block on Redis: they need maxRetriesPerRequest null and their own connection.
+  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null })
+  const worker = new Worker<T>(queue, processor, {
+    connection,
+    prefix: config.queuePrefix,
+    concurrency: config.workerConcurrency,
+    ...opts,
+  })
+  worker.on('closed', () => connection.disconnect())
+  return worker
+}

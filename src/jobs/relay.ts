@@ -1,0 +1,135 @@
+// The outbox relay: moves committed outbox rows to BullMQ. Rows are claimed
+// with FOR UPDATE SKIP LOCKED, so any number of relays can run; a row is marked
+// relayed only after BullMQ has it, and the job id `ob-<row id>` makes a second
+// hand-over of the same row a no-op. LISTEN wakes the relay on commit; a poll
+// covers lost notifications and rows left by a crash.
+import pg from 'pg'
+import { sql } from 'kysely'
+import type { Db } from '../db/index.js'
+import type { Logger } from '../log.js'
+import { OUTBOX_CHANNEL } from '../lifecycle/transition.js'
+import type { Queues } from './queues.js'
+
+export const jobId = (outboxId: string) => `ob-${outboxId}`
+
+export interface RelayOptions {
+  db: Db
+  databaseUrl: string
+  queues: Queues
+  log: Logger
+  pollMs?: number
+  batch?: number
+}
+
+export class OutboxRelay {
+  private listener: pg.Client | undefined
+  private timer: NodeJS.Timeout | undefined
+  private running: Promise<void> | undefined
+  private again = false
+  private stopped = true
+
+  constructor(private readonly opts: RelayOptions) {}
+
+  async start(): Promise<void> {
+    this.stopped = false
+    await this.listen()
+    this.schedule(0)
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.timer)
+    await this.running
+    const l = this.listener
+    this.listener = undefined
+    await l?.end().catch(() => {})
+  }
+
+  /** Relays every pending row; returns how many were handed over. */
+  async drain(): Promise<number> {
+    let total = 0
+    for (;;) {
+      const n = await this.relayBatch()
+      total += n
+      if (n < (this.opts.batch ?? 100)) return total
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'landlord-relay' })
+    client.on('notification', () => this.kick())
+    client.on('error', (err) => {
+      this.opts.log.warn({ err }, 'outbox listener lost; polling until it is back')
+      if (this.listener === client) this.listener = undefined
+      if (!this.stopped) setTimeout(() => void this.listen().catch(() => {}), 1000).unref()
+    })
+    await client.connect()
+    await client.query(`LISTEN ${OUTBOX_CHANNEL}`)
+    if (this.stopped) return void (await client.end())
+    this.listener = client
+  }
+
+  private kick(): void {
+    if (this.stopped) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    clearTimeout(this.timer)
+    this.running = this.drain()
+      .then(() => {})
+      .catch((err: unknown) => this.opts.log.error({ err }, 'outbox relay failed; will retry'))
+      .finally(() => {
+        this.running = undefined
+        const again = this.again
+        this.again = false
+        this.schedule(again ? 0 : (this.opts.pollMs ?? 1000))
+      })
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => this.kick(), ms)
+    this.timer.unref()
+  }
+
+  private async relayBatch(): Promise<number> {
+    const { db, queues } = this.opts
+    return db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom('outbox')
+        .selectAll()
+        .where('relayed_at', 'is', null)
+        .orderBy('seq')
+        .limit(this.opts.batch ?? 100)
+        .forUpdate()
+        .skipLocked()
+        .execute()
+      if (rows.length === 0) return 0
+      const lifecycle = rows.filter((r) => r.kind === 'job')
+      const webhooks = rows.filter((r) => r.kind === 'webhook')
+      if (lifecycle.length > 0) {
+        await queues.lifecycle.addBulk(
+          lifecycle.map((r) => ({ name: r.name, data: r.payload as never, opts: { jobId: jobId(r.id) } })),
+        )
+      }
+      if (webhooks.length > 0) {
+        await queues.webhooks.addBulk(
+          webhooks.map((r) => ({ name: r.name, data: { outboxId: r.id, tenantId: r.tenant_id }, opts: { jobId: jobId(r.id) } })),
+        )
+      }
+      await trx
+        .updateTable('outbox')
+        .set({ relayed_at: sql<Date>`now()` })
+        .where(
+          'id',
+          'in',
+          rows.map((r) => r.id),
+        )
+        .execute()
+      this.opts.log.debug({ count: rows.length }, 'outbox rows relayed')
+      return rows.length
+    })
+  }
+}

@@ -1,0 +1,110 @@
+// Process wiring: the only place that opens pools, listens, starts workers and
+// handles SIGTERM. `start` runs the API and the workers in one process; `api`
+// and `worker` run one side each, for scale-out.
+import pg from 'pg'
+import { Redis } from 'ioredis'
+import { buildApp } from './api/app.js'
+import type { Config } from './config.js'
+import { ensureAdminKey } from './db/api-keys.js'
+import { createDb, redactUrl, type Db } from './db/index.js'
+import { ensureControlDatabase, migrateToLatest } from './db/migrate.js'
+import { startLifecycleWorker } from './jobs/lifecycle.js'
+import { createProducerConnection, createQueues } from './jobs/queues.js'
+import { OutboxRelay } from './jobs/relay.js'
+import { createLogger, type Logger } from './log.js'
+
+export type Mode = 'start' | 'api' | 'worker'
+
+/** A dependency that cannot be reached at start: one line, naming what and how to fix it. */
+export class UnreachableError extends Error {}
+
+function unreachable(what: string, variable: string, url: string, err: unknown, service: string): UnreachableError {
+  const reason = (err as { code?: string }).code ?? (err as Error).message
+  return new UnreachableError(
+    `cannot reach ${what} at ${redactUrl(url)} (${variable}): ${reason}. ` +
+      `Start it with \`docker compose up -d ${service}\` or the local service, or point ${variable} at it.`,
+  )
+}
+
+export async function prepareControlPlane(config: Config, log: Logger): Promise<Db> {
+  try {
+    if (await ensureControlDatabase(config.databaseUrl)) log.info('control-plane database created')
+  } catch (err) {
+    throw unreachable('PostgreSQL', 'DATABASE_URL', config.databaseUrl, err, 'postgres')
+  }
+  const db = createDb(config.databaseUrl)
+  const result = await migrateToLatest(db)
+  for (const r of result.results ?? []) log.info({ migration: r.migrationName }, 'control-plane migration applied')
+  return db
+}
+
+async function checkRedis(config: Config): Promise<Redis> {
+  const redis = createProducerConnection(config)
+  redis.on('error', () => {}) // reported through readiness and job errors, not once per reconnect
+  try {
+    await redis.connect()
+    await redis.ping()
+  } catch (err) {
+    redis.disconnect()
+    throw unreachable('Redis', 'REDIS_URL', config.redisUrl, err, 'redis')
+  }
+  return redis
+}
+
+async function checkCluster(config: Config): Promise<pg.Pool> {
+  const cluster = new pg.Pool({ connectionString: config.tenantClusterUrl, max: 4, application_name: 'landlord-admin' })
+  try {
+    await cluster.query('SELECT 1')
+  } catch (err) {
+    await cluster.end()
+    throw unreachable('the tenant cluster', 'TENANT_CLUSTER_URL', config.tenantClusterUrl, err, 'postgres')
+  }
+  return cluster
+}
+
+export async function run(config: Config, mode: Mode): Promise<() => Promise<void>> {
+  const log = createLogger(config.logLevel)
+  const db = await prepareControlPlane(config, log)
+  const closers: Array<() => Promise<unknown>> = [() => db.destroy()]
+  const shutdown = async () => {
+    for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, 'shutdown step failed'))
+  }
+  try {
+    const generated = await ensureAdminKey(db, config.adminKey)
+    if (generated) {
+      // Printed once, never logged: only its hash is stored.
+      process.stdout.write(
+        `\nNo API key was configured, so Landlord made one. It is shown only now; keep it:\n\n  ${generated}\n\n` +
+          'Set LANDLORD_ADMIN_KEY to choose your own.\n\n',
+      )
+    }
+    const redis = await checkRedis(config)
+    closers.push(() => redis.quit())
+
+    if (mode !== 'api') {
+      const cluster = await checkCluster(config)
+      closers.push(() => cluster.end())
+      const queues = createQueues(config, redis)
+      closers.push(() => queues.close())
+      const relay = new OutboxRelay({ db, databaseUrl: config.databaseUrl, queues, log })
+      await relay.start()
+      closers.push(() => relay.stop())
+      const worker = startLifecycleWorker({ config, db, cluster, log })
+      worker.on('error', (err) => log.error({ err }, 'lifecycle worker error'))
+      // Closing waits for jobs in flight; unfinished ones are retried by another worker.
+      closers.push(() => worker.close())
+      log.info({ concurrency: config.workerConcurrency }, 'workers started')
+    }
+
+    if (mode !== 'worker') {
+      const app = await buildApp({ config, db, redis, log })
+      await app.listen({ port: config.port, host: config.host })
+      // Closed first: stop taking requests before the pools go.
+      closers.push(() => app.close())
+    }
+  } catch (err) {
+    await shutdown()
+    throw err
+  }
+  return shutdown
+}

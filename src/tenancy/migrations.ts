@@ -1,0 +1,120 @@
+// Tenant schema migrations: TENANT_MIGRATIONS_DIR/NNNN_name.sql, plain SQL,
+// applied in order, each in its own transaction, recorded in the tenant
+// database's landlord_schema_migrations. The folder is read afresh on every
+// run, so a new file needs no restart.
+import { createHash } from 'node:crypto'
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import type pg from 'pg'
+import { quoteIdent } from './identifiers.js'
+
+export interface TenantMigration {
+  version: number
+  name: string
+  sql: string
+  checksum: string
+}
+
+export class MigrationError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'MigrationError'
+  }
+}
+
+const FILE = /^(\d{4})_([a-z0-9_]+)\.sql$/
+
+export async function readTenantMigrations(dir: string): Promise<TenantMigration[]> {
+  const files = (await fs.readdir(dir)).filter((f) => f.endsWith('.sql')).sort()
+  const migrations: TenantMigration[] = []
+  for (const file of files) {
+    const m = FILE.exec(file)
+    if (!m) throw new MigrationError(`${file}: tenant migrations are named NNNN_name.sql`)
+    const version = Number(m[1])
+    if (migrations.some((x) => x.version === version)) throw new MigrationError(`${file}: version ${version} appears twice`)
+    const text = await fs.readFile(path.join(dir, file), 'utf8')
+    migrations.push({ version, name: m[2] as string, sql: text, checksum: createHash('sha256').update(text).digest('hex') })
+  }
+  return migrations
+}
+
+export function latestVersion(migrations: TenantMigration[]): number {
+  return migrations.reduce((max, m) => Math.max(max, m.version), 0)
+}
+
+/**
+ * An error in the migration's SQL itself (permanent), as opposed to a lost
+ * connection or a server shutting down (SQLSTATE classes 08, 53, 57: worth a retry).
+ */
+function isSqlError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|53|57)/.test(code)
+}
+
+// One key for every tenant database: the lock is per database anyway.
+const LOCK_KEY = 0x6c616e64 // 'land'
+
+/**
+ * Brings one tenant database to the latest migration, running each file as the
+ * tenant's owner role so that the owner owns every object. Safe to run twice
+ * and concurrently (an advisory lock serialises runners). Returns the schema version.
+ */
+export async function migrateTenant(client: pg.Client, owner: string, migrations: TenantMigration[]): Promise<number> {
+  await client.query('BEGIN')
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])
+    await client.query(`SET LOCAL ROLE ${quoteIdent(owner)}`)
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS landlord_schema_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        checksum text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`)
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK')
+    throw err
+  }
+
+  for (const migration of migrations) {
+    await client.query('BEGIN')
+    try {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])
+      const applied = await client.query<{ checksum: string }>(
+        'SELECT checksum FROM landlord_schema_migrations WHERE version = $1',
+        [migration.version],
+      )
+      const row = applied.rows[0]
+      if (row) {
+        await client.query('ROLLBACK')
+        if (row.checksum !== migration.checksum) {
+          throw new MigrationError(
+            `migration ${migration.version}_${migration.name} was changed after it was applied (checksum differs)`,
+          )
+        }
+        continue
+      }
+      await client.query(`SET LOCAL ROLE ${quoteIdent(owner)}`)
+      await client.query(migration.sql)
+      await client.query('INSERT INTO landlord_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+        migration.version,
+        migration.name,
+        migration.checksum,
+      ])
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      if (err instanceof MigrationError || !isSqlError(err)) throw err
+      throw new MigrationError(`migration ${migration.version}_${migration.name} failed: ${(err as Error).message}`)
+    }
+  }
+
+  const known = new Set(migrations.map((m) => m.version))
+  const { rows } = await client.query<{ version: number }>('SELECT version FROM landlord_schema_migrations ORDER BY version')
+  const unknown = rows.filter((r) => !known.has(r.version))
+  if (unknown.length > 0) {
+    throw new MigrationError(`tenant has migrations this folder does not know: ${unknown.map((r) => r.version).join(', ')}`)
+  }
+  return rows.reduce((max, r) => Math.max(max, r.version), 0)
+}
