@@ -25,8 +25,9 @@ export interface ApiDeps {
 export const API_VERSION = '0.1.0'
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const logger: FastifyBaseLogger = deps.log
   const app = Fastify({
-    loggerInstance: deps.log,
+    loggerInstance: logger,
     // Unknown fields are refused (400), never silently dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
     bodyLimit: 256 * 1024,

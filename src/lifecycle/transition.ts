@@ -10,7 +10,7 @@ import type { Database, NewOutboxRow, Tenant } from '../db/schema.js'
 import { findTenant } from '../db/tenants.js'
 import { concurrentChange, eventNotAllowed, invalidSlug, slugTaken, tenantNotFound } from '../errors.js'
 import { slugProblem, tenantNames } from '../tenancy/identifiers.js'
-import { OPERATOR_EVENTS, isStable, type LifecycleEvent, type OperatorEvent, type Step } from './events.js'
+import { OPERATOR_EVENTS, isStable, type LifecycleEvent, type Step } from './events.js'
 import { tenantMachine, type TenantContext } from './machine.js'
 
 export const OUTBOX_CHANNEL = 'landlord_outbox'

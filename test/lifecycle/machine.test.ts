@@ -1,0 +1,150 @@
+// The statechart, exhaustively: every state against every event, compared
+// with the table of DESIGN.md, plus reachability over the whole graph.
+import t from 'tap'
+import { initialTransition, transition } from 'xstate'
+import { getShortestPaths, getSimplePaths } from 'xstate/graph'
+import { STABLE_STATES, TRANSITIONAL_STATES, type LifecycleEvent } from '../../src/lifecycle/events.js'
+import { tenantMachine, type TenantContext } from '../../src/lifecycle/machine.js'
+
+const EVENTS: Record<string, LifecycleEvent> = {
+  SUSPEND: { type: 'SUSPEND' },
+  RESUME: { type: 'RESUME' },
+  HIBERNATE: { type: 'HIBERNATE' },
+  WAKE: { type: 'WAKE' },
+  DECOMMISSION: { type: 'DECOMMISSION', retentionMs: 86_400_000 },
+  DECOMMISSION_NOW: { type: 'DECOMMISSION', retentionMs: 0 },
+  RESTORE: { type: 'RESTORE' },
+  WIPE: { type: 'WIPE' },
+  RETRY: { type: 'RETRY' },
+  APPLIED: { type: 'EFFECTS_APPLIED' },
+  FAILED: { type: 'EFFECTS_FAILED', error: 'boom' },
+}
+
+const decommission = { DECOMMISSION: 'decommissioning', DECOMMISSION_NOW: 'wiping' }
+const working = (done: string) => ({ APPLIED: done, FAILED: 'failed' })
+
+/** state → event → target. Anything absent must be refused. */
+const EXPECTED: Record<string, Record<string, string>> = {
+  provisioning: working('active'),
+  active: { SUSPEND: 'suspending', HIBERNATE: 'hibernating', ...decommission },
+  suspending: working('suspended'),
+  suspended: { RESUME: 'resuming', ...decommission },
+  resuming: working('active'),
+  hibernating: working('hibernated'),
+  hibernated: { WAKE: 'waking', SUSPEND: 'suspending', ...decommission },
+  waking: working('active'),
+  decommissioning: working('decommissioned'),
+  decommissioned: { RESTORE: 'restoring', WIPE: 'wiping' },
+  restoring: working('active'),
+  wiping: working('wiped'),
+  wiped: {},
+}
+
+const STEP_OF: Record<string, string> = {
+  provisioning: 'provision',
+  suspending: 'suspend',
+  resuming: 'resume',
+  hibernating: 'hibernate',
+  waking: 'wake',
+  decommissioning: 'decommission',
+  restoring: 'restore',
+  wiping: 'wipe',
+}
+
+const WEBHOOK_ON_ARRIVAL: Record<string, string> = {
+  active: '', // depends on where it came from; checked below
+  suspended: 'tenant.suspended',
+  hibernated: 'tenant.hibernated',
+  decommissioned: 'tenant.decommissioned',
+  wiped: 'tenant.wiped',
+}
+
+const ctx: TenantContext = { failedDuring: null, error: null }
+const at = (value: string, context: TenantContext = ctx) => tenantMachine.resolveState({ value, context })
+
+t.test('the machine knows every state of the design, stable and transitional', async (t) => {
+  const known = Object.keys(tenantMachine.root.states).sort()
+  t.same(known, [...STABLE_STATES, ...TRANSITIONAL_STATES].sort())
+})
+
+t.test('a new tenant starts provisioning, announces itself and queues the provisioning job', async (t) => {
+  const [snapshot, actions] = initialTransition(tenantMachine)
+  t.equal(snapshot.value, 'provisioning')
+  t.same(
+    actions.map((a) => [a.type, a.params]),
+    [
+      ['notify', { type: 'tenant.created' }],
+      ['runJob', { step: 'provision' }],
+    ],
+  )
+})
+
+for (const [state, allowed] of Object.entries(EXPECTED)) {
+  t.test(`from ${state}, exactly the design's events are accepted`, async (t) => {
+    for (const [name, event] of Object.entries(EVENTS)) {
+      const current = at(state)
+      const target = allowed[name]
+      t.equal(current.can(event), target !== undefined, `${name} ${target ? 'accepted' : 'refused'}`)
+      const [next, actions] = transition(tenantMachine, current, event)
+      if (target === undefined) {
+        t.equal(next, current, `${name} leaves the snapshot untouched`)
+        t.same(actions, [], `${name} causes no effect`)
+        continue
+      }
+      t.equal(next.value, target, `${name} leads to ${target}`)
+      const jobs = actions.filter((a) => a.type === 'runJob').map((a) => (a.params as { step: string }).step)
+      t.same(jobs, STEP_OF[target] ? [STEP_OF[target]] : [], `${name} queues the job of ${target}`)
+      const hooks = actions.filter((a) => a.type === 'notify').map((a) => (a.params as { type: string }).type)
+      if (target === 'failed') {
+        t.same(next.context, { failedDuring: state, error: 'boom' }, 'the failure is remembered')
+        t.same(hooks, state === 'provisioning' ? ['tenant.provisioning_failed'] : [])
+      } else if (WEBHOOK_ON_ARRIVAL[target]) {
+        t.same(hooks, [WEBHOOK_ON_ARRIVAL[target]], `arriving in ${target} is announced`)
+      } else if (target === 'active') {
+        const expected = {
+          provisioning: 'tenant.provisioned',
+          resuming: 'tenant.resumed',
+          waking: 'tenant.woken',
+          restoring: 'tenant.restored',
+        }[state]
+        t.same(hooks, [expected], `arriving in active from ${state} is announced`)
+      } else {
+        t.same(hooks, [], 'starting a step announces nothing yet')
+      }
+    }
+  })
+}
+
+for (const during of TRANSITIONAL_STATES) {
+  t.test(`a tenant that failed while ${during} retries that same step, or is decommissioned`, async (t) => {
+    const failed = at('failed', { failedDuring: during, error: 'boom' })
+    for (const [name, event] of Object.entries(EVENTS)) {
+      const target = { RETRY: during, ...decommission }[name]
+      t.equal(failed.can(event), target !== undefined, `${name} ${target ? 'accepted' : 'refused'}`)
+      if (target) t.equal(transition(tenantMachine, failed, event)[0].value, target)
+    }
+    const [retried, actions] = transition(tenantMachine, failed, EVENTS.RETRY as LifecycleEvent)
+    t.same(
+      actions.map((a) => a.params),
+      [{ step: STEP_OF[during] }],
+    )
+    const [settled] = transition(tenantMachine, retried, EVENTS.APPLIED as LifecycleEvent)
+    t.same(settled.context, { failedDuring: null, error: null }, 'success clears the failure')
+  })
+}
+
+t.test('the graph: every state is reachable from a new tenant, and only wiped is final', async (t) => {
+  const events = Object.values(EVENTS)
+  const paths = getShortestPaths(tenantMachine, { events })
+  const reached = new Set(paths.map((p) => p.state.value as string))
+  t.same([...reached].sort(), Object.keys(tenantMachine.root.states).sort())
+  const finals = Object.entries(tenantMachine.root.states)
+    .filter(([, node]) => node.type === 'final')
+    .map(([name]) => name)
+  t.same(finals, ['wiped'])
+  // Every simple path to wiped passes through wiping: data is never dropped without the wipe step.
+  const toWiped = getSimplePaths(tenantMachine, { events, toState: (s) => s.value === 'wiped' })
+  t.ok(toWiped.length > 0)
+  const shortcuts = toWiped.filter((p) => !p.steps.some((s) => s.state.value === 'wiping'))
+  t.equal(shortcuts.length, 0, `all ${toWiped.length} paths to wiped pass through wiping`)
+})
