@@ -21,5 +21,7 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
     },
   },
+  // tap queues subtests itself: `t.test(...)` need not be awaited.
+  { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-floating-promises': 'off' } },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
 )

@@ -80,6 +80,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
       principal text NOT NULL,
       key_hash text NOT NULL UNIQUE,
+      bootstrap boolean NOT NULL DEFAULT false,
       created_at timestamptz NOT NULL DEFAULT now(),
       revoked_at timestamptz
     )`.execute(db)

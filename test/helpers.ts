@@ -73,7 +73,7 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
   stops.push(() => db.destroy())
   await migrateToLatest(db)
   await ensureAdminKey(db, config.adminKey)
-  const log = createLogger(config.logLevel, logDestination as never)
+  const log = createLogger(config.logLevel, logDestination)
   const cluster = new pg.Pool({ connectionString: config.tenantClusterUrl, max: 4 })
   stops.push(() => cluster.end())
   const redis = createProducerConnection(config)

@@ -33,6 +33,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     bodyLimit: 256 * 1024,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // Registered first: request decorators and the error handler reach only the plugins registered after them.
+  await app.register(problem)
+  await app.register(auth, { db: deps.db })
+  await app.register(idempotency, { db: deps.db })
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -50,9 +54,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
-  await app.register(problem)
-  await app.register(auth, { db: deps.db })
-  await app.register(idempotency, { db: deps.db })
 
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger())
   await app.register(health, deps)

@@ -60,7 +60,7 @@ async function idempotencyPlugin(app: FastifyInstance, opts: { db: Db }) {
 
   app.addHook('onSend', async (request, reply, payload) => {
     const key = request.idempotencyKey
-    if (key === null) return payload
+    if (key === null || key === undefined) return payload
     request.idempotencyKey = null
     if (reply.statusCode >= 500) {
       await releaseKey(db, request.principal, key)

@@ -27,25 +27,34 @@ export async function authenticate(db: Db, key: string): Promise<string | undefi
 
 /**
  * Makes sure an admin key exists. With LANDLORD_ADMIN_KEY set, its hash is
- * stored; without it, and with no key stored yet, a key is generated and
- * returned so the caller can print it once.
+ * stored and any earlier bootstrap key is revoked (changing the variable
+ * rotates the key). Without it, and with no key stored yet, a key is generated
+ * and returned so the caller can print it once.
  */
 export async function ensureAdminKey(db: Db, adminKey: string | undefined): Promise<string | undefined> {
-  if (adminKey !== undefined) {
-    await db
-      .insertInto('api_keys')
-      .values({ principal: ADMIN_PRINCIPAL, key_hash: hashKey(adminKey) })
-      .onConflict((oc) => oc.column('key_hash').doNothing())
-      .execute()
-    return undefined
-  }
   return db.transaction().execute(async (trx) => {
-    // Serialises two first starts racing to generate a key (the table may be empty: nothing to row-lock).
+    // Serialises starts racing here (the table may be empty: nothing to row-lock).
     await sql`SELECT pg_advisory_xact_lock(hashtext('landlord.admin_key'))`.execute(trx)
+    if (adminKey !== undefined) {
+      const hash = hashKey(adminKey)
+      await trx
+        .insertInto('api_keys')
+        .values({ principal: ADMIN_PRINCIPAL, key_hash: hash, bootstrap: true })
+        .onConflict((oc) => oc.column('key_hash').doUpdateSet({ revoked_at: null }))
+        .execute()
+      await trx
+        .updateTable('api_keys')
+        .set({ revoked_at: sql<Date>`now()` })
+        .where('bootstrap', '=', true)
+        .where('key_hash', '!=', hash)
+        .where('revoked_at', 'is', null)
+        .execute()
+      return undefined
+    }
     const any = await trx.selectFrom('api_keys').select('id').where('revoked_at', 'is', null).limit(1).executeTakeFirst()
     if (any) return undefined
     const key = generateKey()
-    await trx.insertInto('api_keys').values({ principal: ADMIN_PRINCIPAL, key_hash: hashKey(key) }).execute()
+    await trx.insertInto('api_keys').values({ principal: ADMIN_PRINCIPAL, key_hash: hashKey(key), bootstrap: true }).execute()
     return key
   })
 }

@@ -62,6 +62,8 @@ export interface ApiKeyTable {
   id: Generated<string>
   principal: string
   key_hash: string
+  /** Made from LANDLORD_ADMIN_KEY, or generated at first start. */
+  bootstrap: Generated<boolean>
   created_at: Timestamp
   revoked_at: Date | null
 }

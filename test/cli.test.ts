@@ -1,0 +1,114 @@
+// The `landlord` command as operators run it: a real process, real listener.
+import { spawn } from 'node:child_process'
+import path from 'node:path'
+import pg from 'pg'
+import t from 'tap'
+import { withDatabase } from '../src/db/index.js'
+import { quoteIdent } from '../src/tenancy/identifiers.js'
+import { ADMIN_KEY, PG_URL, REDIS_URL, ROOT, uniqueId, waitFor } from './helpers.js'
+
+interface Run {
+  code: Promise<number | null>
+  out: () => string
+  err: () => string
+  kill: (signal: NodeJS.Signals) => void
+}
+
+function landlord(args: string[], env: Record<string, string>): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'cli.ts'), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+  return {
+    code: new Promise((resolve) => child.on('exit', resolve)),
+    out: () => out,
+    err: () => err,
+    kill: (signal) => child.kill(signal),
+  }
+}
+
+async function dropDatabases(prefix: string, control: string) {
+  const admin = new pg.Client({ connectionString: PG_URL })
+  await admin.connect()
+  const dbs = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${prefix}%`])
+  for (const { datname } of [...dbs.rows, { datname: control }]) {
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`)
+  }
+  const roles = await admin.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`${prefix}%`])
+  for (const { rolname } of roles.rows) await admin.query(`DROP ROLE IF EXISTS ${quoteIdent(rolname)}`)
+  await admin.end()
+}
+
+t.test('an unreachable Postgres fails start with one line naming the URL and the fix', async (t) => {
+  const run = landlord(['start'], { DATABASE_URL: 'postgres://postgres:hunter2@127.0.0.1:1/landlord' })
+  t.equal(await run.code, 1)
+  const lines = run.err().trim().split('\n')
+  t.equal(lines.length, 1, run.err())
+  t.match(lines[0], /cannot reach PostgreSQL at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/landlord \(DATABASE_URL\): ECONNREFUSED/)
+  t.match(lines[0], /docker compose up -d postgres/)
+  t.notMatch(run.err(), /hunter2/, 'the password is not printed')
+})
+
+t.test('an unreachable Redis fails start with one line naming the URL', async (t) => {
+  const id = uniqueId()
+  const control = `landlord_test_${id}`
+  t.teardown(() => dropDatabases(`lt${id}_`, control))
+  const run = landlord(['start'], {
+    DATABASE_URL: withDatabase(PG_URL, control),
+    REDIS_URL: 'redis://127.0.0.1:1',
+    LANDLORD_ADMIN_KEY: ADMIN_KEY,
+    LOG_LEVEL: 'silent',
+  })
+  t.equal(await run.code, 1)
+  t.match(run.err().trim(), /^landlord: cannot reach Redis at redis:\/\/127\.0\.0\.1:1 \(REDIS_URL\): .*docker compose up -d redis/)
+  t.equal(run.err().trim().split('\n').length, 1)
+})
+
+t.test('bad configuration fails start with one line naming the variable', async (t) => {
+  const run = landlord(['start'], { TENANT_DB_PREFIX: 'Bad-Prefix' })
+  t.equal(await run.code, 1)
+  t.match(run.err(), /^landlord: invalid configuration: TENANT_DB_PREFIX: /)
+})
+
+t.test('start: creates the control database, serves the API, onboards a tenant, stops cleanly on SIGTERM', async (t) => {
+  const id = uniqueId()
+  const control = `landlord_test_${id}`
+  const prefix = `lt${id}_`
+  t.teardown(() => dropDatabases(prefix, control))
+  const port = 20000 + Math.floor(Math.random() * 20000)
+  const run = landlord(['start'], {
+    PORT: String(port),
+    DATABASE_URL: withDatabase(PG_URL, control),
+    TENANT_CLUSTER_URL: PG_URL,
+    REDIS_URL,
+    TENANT_DB_PREFIX: prefix,
+    QUEUE_PREFIX: `landlord-test-${id}`,
+    LOG_LEVEL: 'warn',
+  })
+  t.teardown(() => run.kill('SIGKILL'))
+  const base = `http://127.0.0.1:${port}`
+  await waitFor(
+    () => fetch(`${base}/readyz`).then((r) => (r.ok ? true : undefined), () => undefined),
+    20_000,
+    () => `readiness; stderr: ${run.err()}`,
+  )
+  // No key was configured: one was generated and printed once.
+  const key = /\n {2}(ll_\S+)\n/.exec(run.out())?.[1]
+  t.ok(key, 'the generated admin key is printed')
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+  const created = await fetch(`${base}/tenants`, { method: 'POST', headers, body: JSON.stringify({ slug: 'acme' }) })
+  t.equal(created.status, 202)
+  const status = await waitFor(async () => {
+    const s = (await (await fetch(`${base}/tenants/acme/status`, { headers })).json()) as { state: string }
+    return s.state === 'active' ? s : undefined
+  })
+  t.match(status, { state: 'active', schema_version: 1 })
+  run.kill('SIGTERM')
+  t.equal(await run.code, 0, 'exits 0 after a graceful shutdown')
+  t.notMatch(run.err(), /"level":(50|60)/, 'no error was logged')
+})

@@ -1,0 +1,65 @@
+// Configuration: defaults, and one clear error naming the variable for bad values.
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+t.test('defaults follow the design', async (t) => {
+  const c = loadConfig({})
+  t.match(c, {
+    port: 3000,
+    host: '127.0.0.1',
+    databaseUrl: 'postgres://postgres@127.0.0.1:5432/landlord',
+    tenantClusterUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+    redisUrl: 'redis://127.0.0.1:6379',
+    tenantDbPrefix: 'tenant_',
+    queuePrefix: 'landlord',
+    secretsBackend: 'local',
+    wipeRetentionMs: 7 * 86_400_000,
+    credentialTtlMs: 3_600_000,
+    hibernateAfterMs: undefined,
+    webhookDisableAfterMs: 5 * 86_400_000,
+  })
+  t.same(c.webhookRetryScheduleMs, [5e3, 3e5, 18e5, 72e5, 18e6, 36e6, 36e6])
+  t.ok(Object.isFrozen(c))
+})
+
+t.test('a bad value fails with the variable named', async (t) => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ DATABASE_URL: 'mysql://x/y' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'http://localhost' }, 'REDIS_URL'],
+    [{ TENANT_DB_PREFIX: 'Tenant-' }, 'TENANT_DB_PREFIX'],
+    [{ TENANT_DB_PREFIX: 'a_prefix_far_too_long_' }, 'TENANT_DB_PREFIX'],
+    [{ QUEUE_PREFIX: 'has:colon' }, 'QUEUE_PREFIX'],
+    [{ SECRETS_BACKEND: 'file' }, 'SECRETS_BACKEND'],
+    [{ SECRETS_BACKEND: 'vault' }, 'VAULT_ADDR'],
+    [{ LANDLORD_MASTER_KEY: 'c2hvcnQ=' }, 'LANDLORD_MASTER_KEY'],
+    [{ WIPE_RETENTION: '7 days' }, 'WIPE_RETENTION'],
+    [{ WIPE_RETENTION: 'P1M' }, 'WIPE_RETENTION'],
+    [{ CREDENTIAL_TTL: 'PT' }, 'CREDENTIAL_TTL'],
+    [{ HIBERNATE_AFTER: 'soon' }, 'HIBERNATE_AFTER'],
+    [{ WEBHOOK_RETRY_SCHEDULE: '5s,,5m' }, 'WEBHOOK_RETRY_SCHEDULE'],
+    [{ BILLING_WEBHOOK_URL: 'ftp://billing' }, 'BILLING_WEBHOOK_URL'],
+    [{ JOB_ATTEMPTS: '0' }, 'JOB_ATTEMPTS'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+  ]
+  for (const [env, variable] of cases) {
+    const err = (() => {
+      try {
+        loadConfig(env)
+      } catch (e) {
+        return e
+      }
+    })()
+    t.ok(err instanceof ConfigError, `${JSON.stringify(env)} is refused`)
+    t.equal((err as ConfigError).variable, variable)
+    t.match((err as Error).message, new RegExp(`^${variable}: `))
+  }
+})
+
+t.test('durations are ISO 8601', async (t) => {
+  t.equal(loadConfig({ WIPE_RETENTION: 'PT0S' }).wipeRetentionMs, 0)
+  t.equal(loadConfig({ WIPE_RETENTION: 'P1DT12H' }).wipeRetentionMs, 36 * 3_600_000)
+  t.equal(loadConfig({ HIBERNATE_AFTER: 'P2W' }).hibernateAfterMs, 14 * 86_400_000)
+})
