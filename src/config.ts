@@ -43,6 +43,10 @@ export interface Config {
   readonly wipeRetentionMs: number
   /** Lifetime of issued login credentials (CREDENTIAL_TTL, ISO 8601). */
   readonly credentialTtlMs: number
+  /** How long a credential request waits for a hibernated tenant to wake (WAKE_TIMEOUT, default PT30S). */
+  readonly wakeTimeoutMs: number
+  /** How often the lease reaper, retention expiry and idle sweep run (MAINTENANCE_INTERVAL, default 60s). */
+  readonly maintenanceEveryMs: number
   /** Idle time before hibernation (HIBERNATE_AFTER); undefined means never. */
   readonly hibernateAfterMs: number | undefined
   /** Delays between webhook attempts (WEBHOOK_RETRY_SCHEDULE). */
@@ -165,6 +169,8 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     wipeRetentionMs: isoDuration(env, 'WIPE_RETENTION', 'P7D'),
     credentialTtlMs: isoDuration(env, 'CREDENTIAL_TTL', 'PT1H'),
+    wakeTimeoutMs: isoDuration(env, 'WAKE_TIMEOUT', 'PT30S'),
+    maintenanceEveryMs: shortDuration(env, 'MAINTENANCE_INTERVAL', '60s'),
     hibernateAfterMs: hibernateAfter === undefined ? undefined : isoDuration(env, 'HIBERNATE_AFTER', hibernateAfter),
     webhookRetryScheduleMs: Object.freeze(scheduleMs as number[]),
     webhookDisableAfterMs: isoDuration(env, 'WEBHOOK_DISABLE_AFTER', 'P5D'),

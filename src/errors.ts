@@ -41,3 +41,37 @@ export const concurrentChange = () =>
   )
 
 export const badRequest = (code: string, detail: string) => new LandlordError(code, 400, 'Bad request', detail)
+
+export const legalHoldBlocks = (reason: string | null) =>
+  new LandlordError(
+    'LANDLORD_LEGAL_HOLD',
+    409,
+    'Legal hold',
+    `The tenant is under legal hold${reason ? ` (${reason})` : ''}; its data cannot be wiped until the hold is released.`,
+  )
+
+export const retentionExpired = (wipeAfter: Date) =>
+  new LandlordError(
+    'LANDLORD_RETENTION_EXPIRED',
+    409,
+    'Retention expired',
+    `The retention period ended at ${wipeAfter.toISOString()}; the tenant can no longer be restored.`,
+  )
+
+export const tenantLocked = (state: string) =>
+  new LandlordError('LANDLORD_TENANT_LOCKED', 423, 'Tenant locked', `The tenant is ${state}: no credentials are issued.`, { state })
+
+export const tenantNotReady = (state: string) =>
+  new LandlordError('LANDLORD_TENANT_NOT_READY', 409, 'Tenant not ready', `The tenant is ${state}: no credentials are issued.`, { state })
+
+export const wakeTimedOut = (seconds: number) =>
+  new LandlordError(
+    'LANDLORD_WAKE_TIMEOUT',
+    503,
+    'Tenant still waking',
+    `The tenant did not wake within ${seconds} s; retry shortly.`,
+    { retry_after: 5 },
+  )
+
+export const holdNotAllowed = (state: string) =>
+  new LandlordError('LANDLORD_HOLD_NOT_ALLOWED', 409, 'Legal hold not allowed', `The tenant is ${state}: there is no data left to hold.`, { state })

@@ -9,9 +9,11 @@ import { ensureAdminKey } from './db/api-keys.js'
 import { createDb, redactUrl, type Db } from './db/index.js'
 import { ensureControlDatabase, migrateToLatest } from './db/migrate.js'
 import { startLifecycleWorker } from './jobs/lifecycle.js'
+import { scheduleMaintenance, startMaintenanceWorker } from './jobs/maintenance.js'
 import { createProducerConnection, createQueues } from './jobs/queues.js'
 import { OutboxRelay } from './jobs/relay.js'
 import { createLogger, type Logger } from './log.js'
+import { createSecretsBackend } from './secrets/index.js'
 
 export type Mode = 'start' | 'api' | 'worker'
 
@@ -81,23 +83,31 @@ export async function run(config: Config, mode: Mode): Promise<() => Promise<voi
     const redis = await checkRedis(config)
     closers.push(() => redis.quit())
 
+    // Both sides need the cluster: workers apply effects, the API issues credentials.
+    const cluster = await checkCluster(config)
+    closers.push(() => cluster.end())
+    const secrets = await createSecretsBackend(config, { db, cluster, log })
+
     if (mode !== 'api') {
-      const cluster = await checkCluster(config)
-      closers.push(() => cluster.end())
       const queues = createQueues(config, redis)
       closers.push(() => queues.close())
       const relay = new OutboxRelay({ db, databaseUrl: config.databaseUrl, queues, log })
       await relay.start()
       closers.push(() => relay.stop())
-      const worker = startLifecycleWorker({ config, db, cluster, log })
+      const workerDeps = { config, db, cluster, secrets, log }
+      const worker = startLifecycleWorker(workerDeps)
       worker.on('error', (err) => log.error({ err }, 'lifecycle worker error'))
       // Closing waits for jobs in flight; unfinished ones are retried by another worker.
       closers.push(() => worker.close())
+      await scheduleMaintenance(workerDeps, queues)
+      const maintenance = startMaintenanceWorker(workerDeps)
+      maintenance.on('error', (err) => log.error({ err }, 'maintenance worker error'))
+      closers.push(() => maintenance.close())
       log.info({ concurrency: config.workerConcurrency }, 'workers started')
     }
 
     if (mode !== 'worker') {
-      const app = await buildApp({ config, db, redis, log })
+      const app = await buildApp({ config, db, redis, cluster, secrets, log })
       await app.listen({ port: config.port, host: config.host })
       // Closed first: stop taking requests before the pools go.
       closers.push(() => app.close())

@@ -19,6 +19,7 @@ import { startLifecycleWorker, type WorkerDeps } from '../src/jobs/lifecycle.js'
 import { createProducerConnection, createQueues, type Queues } from '../src/jobs/queues.js'
 import { OutboxRelay } from '../src/jobs/relay.js'
 import { createLogger, type Logger } from '../src/log.js'
+import { createSecretsBackend, type SecretsBackend } from '../src/secrets/index.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -33,6 +34,7 @@ export interface Harness {
   cluster: pg.Pool
   redis: Redis
   queues: Queues
+  secrets: SecretsBackend
   log: Logger
   app: FastifyInstance
   /** Starts the outbox relay and the lifecycle worker; stopped at teardown. */
@@ -58,6 +60,7 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
     LANDLORD_ADMIN_KEY: ADMIN_KEY,
     TENANT_MIGRATIONS_DIR: path.join(ROOT, 'tenant-migrations'),
     LOG_LEVEL: logDestination ? 'debug' : 'silent',
+    LANDLORD_MASTER_KEY: randomBytes(32).toString('base64'),
     JOB_ATTEMPTS: '3',
     JOB_BACKOFF: '50ms',
     ...env,
@@ -84,9 +87,10 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
   })
   const queues = createQueues(config, redis)
   stops.push(() => queues.close())
-  const app = await buildApp({ config, db, redis, log })
+  const secrets = await createSecretsBackend(config, { db, cluster, log })
+  const app = await buildApp({ config, db, redis, cluster, secrets, log })
   stops.push(() => app.close())
-  const workerDeps: WorkerDeps = { config, db, cluster, log }
+  const workerDeps: WorkerDeps = { config, db, cluster, secrets, log }
 
   return {
     config,
@@ -94,6 +98,7 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
     cluster,
     redis,
     queues,
+    secrets,
     log,
     app,
     workerDeps,

@@ -8,17 +8,24 @@ import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import type { Db } from '../db/index.js'
 import type { Logger } from '../log.js'
+import type { SecretsBackend } from '../secrets/backend.js'
+import type pg from 'pg'
 import auth from './auth.js'
 import health from './health.js'
 import idempotency from './idempotency.js'
 import problem from './problem.js'
 import tenants from './tenants.js'
+import lifecycle from './lifecycle.js'
+import credentials from './credentials.js'
 
 export interface ApiDeps {
   config: Config
   db: Db
   /** A fail-fast Redis connection (readiness). */
   redis: Redis
+  /** Admin pool on the tenant cluster (credentials). */
+  cluster: pg.Pool
+  secrets: SecretsBackend
   log: Logger
 }
 
@@ -49,6 +56,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
       tags: [
         { name: 'tenants', description: 'Onboarding and the tenant registry' },
+        { name: 'lifecycle', description: 'Suspend, hibernate, decommission, restore, legal hold' },
+        { name: 'credentials', description: 'Short-lived logins and routing' },
         { name: 'health', description: 'Liveness, readiness and docs' },
       ],
     },
@@ -58,5 +67,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger())
   await app.register(health, deps)
   await app.register(tenants, deps)
+  await app.register(lifecycle, deps)
+  await app.register(credentials, deps)
   return app
 }

@@ -9,6 +9,8 @@ export async function generateOpenApi(): Promise<string> {
     config: loadConfig({}),
     db: {} as Db, // never queried: no request is served
     redis: {} as never,
+    cluster: {} as never,
+    secrets: {} as never,
     log: createLogger('silent'),
   })
   await app.ready()

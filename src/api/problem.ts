@@ -69,6 +69,7 @@ function validationErrors(err: FastifyError) {
 async function problemPlugin(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof LandlordError) {
+      if (typeof err.extra.retry_after === 'number') reply.header('retry-after', String(err.extra.retry_after))
       return sendProblem(reply, request, err.status, err.code, err.message, err.extra, err.title)
     }
     if (err.validation) {

@@ -35,6 +35,9 @@ export const TenantResource = Type.Object({
   cluster: Type.String(),
   database: Type.String(),
   wipe_after: Nullable(Type.String({ format: 'date-time' })),
+  legal_hold: Nullable(
+    Type.Object({ reason: Nullable(Type.String()), placed_at: Type.String({ format: 'date-time' }), placed_by: Nullable(Type.String()) }),
+  ),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
 })
@@ -85,4 +88,41 @@ export const TenantEventResource = Type.Object({
 export const EventList = Type.Object({
   items: Type.Array(TenantEventResource),
   next_cursor: Nullable(Type.String()),
+})
+
+export const SuspendBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false })
+
+export const DecommissionQuery = Type.Object(
+  {
+    retention: Type.Optional(
+      Type.String({ maxLength: 32, description: 'ISO 8601 duration the data is kept (default WIPE_RETENTION); PT0S wipes now' }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const LegalHoldBody = Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false })
+
+export const CredentialsResource = Type.Object({
+  username: Type.String(),
+  password: Type.String({ description: 'Shown only in this response' }),
+  host: Type.String(),
+  port: Type.Integer(),
+  database: Type.String(),
+  expires_at: Type.String({ format: 'date-time' }),
+  lease_id: Type.String({ format: 'uuid' }),
+})
+
+export const ConnectionResource = Type.Object({
+  host: Type.String(),
+  port: Type.Integer(),
+  database: Type.String(),
+  state: Type.String(),
+  accepts_connections: Type.Boolean({ description: 'False while suspended, hibernated or decommissioned' }),
+  schema_version: Nullable(Type.Integer()),
+  credentials: Type.Object({
+    source: Type.String({ description: 'The secrets backend that issues logins' }),
+    endpoint: Type.String({ description: 'POST here for short-lived login credentials' }),
+    ttl_seconds: Type.Integer(),
+  }),
 })

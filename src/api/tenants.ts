@@ -34,6 +34,9 @@ export function tenantResource(t: Tenant) {
     cluster: t.cluster,
     database: t.database_name,
     wipe_after: t.wipe_after?.toISOString() ?? null,
+    legal_hold: t.legal_hold_at
+      ? { reason: t.legal_hold_reason, placed_at: t.legal_hold_at.toISOString(), placed_by: t.legal_hold_by }
+      : null,
     created_at: t.created_at.toISOString(),
     updated_at: t.updated_at.toISOString(),
   }

@@ -22,8 +22,36 @@ export interface TenantTable {
   operation: string | null
   error: string | null
   wipe_after: Date | null
+  legal_hold_reason: string | null
+  legal_hold_at: Date | null
+  legal_hold_by: string | null
+  /** Transactions counted in pg_stat_database at the last hibernation sweep. */
+  activity_counter: string | null
+  last_active_at: Timestamp
   created_at: Timestamp
   updated_at: Timestamp
+}
+
+export interface TenantKeyTable {
+  tenant_id: string
+  /** The tenant's data key, AES-256-GCM-wrapped by the master key; null once destroyed. */
+  wrapped_key: Buffer | null
+  created_at: Timestamp
+  destroyed_at: Date | null
+}
+
+export interface LeaseTable {
+  id: Generated<string>
+  tenant_id: string
+  backend: string
+  username: string
+  principal: string
+  idempotency_key: string | null
+  /** The password, encrypted under the tenant's data key, for idempotent replays. */
+  secret: Buffer | null
+  expires_at: Date
+  created_at: Timestamp
+  revoked_at: Date | null
 }
 
 export interface TenantEventTable {
@@ -74,6 +102,8 @@ export interface Database {
   outbox: OutboxTable
   idempotency_keys: IdempotencyKeyTable
   api_keys: ApiKeyTable
+  tenant_keys: TenantKeyTable
+  leases: LeaseTable
 }
 
 export type Tenant = Selectable<TenantTable>

@@ -13,13 +13,18 @@ import type { Step } from '../lifecycle/events.js'
 import { applyEvent } from '../lifecycle/transition.js'
 import type { Logger } from '../log.js'
 import { LIFECYCLE_QUEUE, createWorker, type LifecycleJobData } from './queues.js'
+import type { SecretsBackend } from '../secrets/backend.js'
+import { fence, unfence } from './workers/fence.js'
 import { provision } from './workers/provision.js'
+import { rotate } from './workers/rotate.js'
+import { wipe } from './workers/wipe.js'
 
 export interface WorkerDeps {
   config: Config
   db: Db
   /** Admin pool on the tenant cluster. */
   cluster: pg.Pool
+  secrets: SecretsBackend
   log: Logger
 }
 
@@ -51,13 +56,34 @@ const STATE_OF: Record<Step, string> = {
   wipe: 'wiping',
 }
 
-export const stepHandlers: Partial<Record<Step, StepHandler>> = { provision }
+export const stepHandlers: Record<Step, StepHandler> = {
+  provision,
+  suspend: fence,
+  hibernate: fence,
+  decommission: fence,
+  resume: unfence,
+  wake: unfence,
+  restore: unfence,
+  wipe,
+}
+
+/** Jobs that act on a tenant without moving its state. */
+const TASKS: Record<string, (deps: WorkerDeps, tenant: Tenant, job: Job<LifecycleJobData>, log: Logger) => Promise<unknown>> = {
+  rotate,
+}
 
 export async function runLifecycleJob(deps: WorkerDeps, job: Job<LifecycleJobData>): Promise<string> {
+  const log = deps.log.child({ jobId: job.id, tenantId: job.data.tenantId, step: job.name })
+  const task = TASKS[job.name]
+  if (task) {
+    const tenant = await findTenant(deps.db, job.data.tenantId)
+    if (!tenant || tenant.state === 'wiped') return 'skipped'
+    await task(deps, tenant, job, log)
+    return 'done'
+  }
   const step = job.name as Step
   const state = STATE_OF[step]
   const handler = stepHandlers[step]
-  const log = deps.log.child({ jobId: job.id, tenantId: job.data.tenantId, step })
   if (!state || !handler) throw new UnrecoverableError(`unknown lifecycle step "${job.name}"`)
 
   const tenant = await findTenant(deps.db, job.data.tenantId)

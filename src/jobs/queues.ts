@@ -13,11 +13,14 @@ export interface LifecycleJobData {
   version: number
   /** Steps already done, for a retry to resume where the last attempt stopped. */
   done?: string[]
+  /** For `rotate`: leases issued up to this instant are revoked. */
+  requestedAt?: string
 }
 
 export interface Queues {
   lifecycle: Queue<LifecycleJobData>
   webhooks: Queue
+  maintenance: Queue
   close(): Promise<void>
 }
 
@@ -42,11 +45,13 @@ export function createQueues(config: Config, connection: Redis): Queues {
     ...common,
     defaultJobOptions: { removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600 } },
   })
+  const maintenance = new Queue('maintenance', common)
   return {
     lifecycle,
     webhooks,
+    maintenance,
     async close() {
-      await Promise.all([lifecycle.close(), webhooks.close()])
+      await Promise.all([lifecycle.close(), webhooks.close(), maintenance.close()])
     },
   }
 }

@@ -8,7 +8,7 @@ import { initialTransition, transition } from 'xstate'
 import type { Db } from '../db/index.js'
 import type { Database, NewOutboxRow, Tenant } from '../db/schema.js'
 import { findTenant } from '../db/tenants.js'
-import { concurrentChange, eventNotAllowed, invalidSlug, slugTaken, tenantNotFound } from '../errors.js'
+import { concurrentChange, eventNotAllowed, invalidSlug, legalHoldBlocks, slugTaken, tenantNotFound } from '../errors.js'
 import { slugProblem, tenantNames } from '../tenancy/identifiers.js'
 import { OPERATOR_EVENTS, isStable, type LifecycleEvent, type Step } from './events.js'
 import { tenantMachine, type TenantContext } from './machine.js'
@@ -49,20 +49,25 @@ export function allowedEvents(snapshot: Snapshot): string[] {
   )
 }
 
+export function jobRow(tenant: Tenant, name: string, extra: Record<string, unknown> = {}): NewOutboxRow {
+  return { kind: 'job', name, tenant_id: tenant.id, payload: { tenantId: tenant.id, version: tenant.version, ...extra } }
+}
+
+export function webhookRow(tenant: Tenant, type: string): NewOutboxRow {
+  return {
+    kind: 'webhook',
+    name: type,
+    tenant_id: tenant.id,
+    payload: { type, timestamp: new Date().toISOString(), data: { tenant: webhookTenant(tenant) } },
+  }
+}
+
 function outboxRows(tenant: Tenant, actions: Action[]): NewOutboxRow[] {
   const rows: NewOutboxRow[] = []
   for (const action of actions) {
     const params = action.params as { step?: Step; type?: string }
-    if (action.type === 'runJob' && params.step) {
-      rows.push({ kind: 'job', name: params.step, tenant_id: tenant.id, payload: { tenantId: tenant.id, version: tenant.version } })
-    } else if (action.type === 'notify' && params.type) {
-      rows.push({
-        kind: 'webhook',
-        name: params.type,
-        tenant_id: tenant.id,
-        payload: { type: params.type, timestamp: new Date().toISOString(), data: { tenant: webhookTenant(tenant) } },
-      })
-    }
+    if (action.type === 'runJob' && params.step) rows.push(jobRow(tenant, params.step))
+    else if (action.type === 'notify' && params.type) rows.push(webhookRow(tenant, params.type))
   }
   return rows
 }
@@ -72,7 +77,7 @@ function webhookTenant(t: Tenant) {
   return { id: t.id, slug: t.slug, name: t.name, plan: t.plan, region: t.region, state: t.state, metadata: t.metadata }
 }
 
-async function writeOutbox(trx: Transaction<Database>, rows: NewOutboxRow[]): Promise<void> {
+export async function writeOutbox(trx: Transaction<Database>, rows: NewOutboxRow[]): Promise<void> {
   if (rows.length === 0) return
   await trx
     .insertInto('outbox')
@@ -120,6 +125,8 @@ export interface ApplyOptions {
   actor: string
   /** Workers pass the state they worked for: a stale report is then ignored, not an error. */
   expectState?: string
+  /** Checks on the locked row before the event is applied (throw to refuse). */
+  check?: (tenant: Tenant) => void
   /** Extra columns to write with the transition (e.g. `wipe_after`). */
   extra?: (next: string, event: LifecycleEvent) => Partial<Pick<Tenant, 'wipe_after'>>
   data?: Record<string, unknown>
@@ -135,6 +142,9 @@ export async function applyEvent(db: Db, ref: string, event: LifecycleEvent, opt
     const tenant = await findTenant(trx, ref, { forUpdate: true })
     if (!tenant) throw tenantNotFound(ref)
     if (opts.expectState !== undefined && tenant.state !== opts.expectState) return undefined
+    opts.check?.(tenant)
+    const wipes = event.type === 'WIPE' || (event.type === 'DECOMMISSION' && event.retentionMs === 0)
+    if (wipes && tenant.legal_hold_at !== null) throw legalHoldBlocks(tenant.legal_hold_reason)
     const current = restore(tenant)
     if (!current.can(event)) throw eventNotAllowed(event.type, tenant.state, allowedEvents(current))
     const [next, actions] = transition(tenantMachine, current, event)

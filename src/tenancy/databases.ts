@@ -55,3 +55,48 @@ export async function withTenantClient<T>(clusterUrl: string, database: string, 
     await client.end()
   }
 }
+
+/**
+ * Ends every session on a database, then polls until none is left.
+ * pg_terminate_backend without a timeout returns at once; the poll is what waits.
+ */
+export async function terminateSessions(admin: pg.Pool, database: string, opts: { user?: string } = {}): Promise<number> {
+  const filter = opts.user === undefined ? '' : ' AND usename = $2'
+  const params = opts.user === undefined ? [database] : [database, opts.user]
+  const ended = await admin.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()${filter}`,
+    params,
+  )
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const left = await admin.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()${filter}`, params)
+    if (!left.rowCount) return ended.rowCount ?? 0
+    if (Date.now() > deadline) throw new Error(`sessions on ${database} did not end within 10 s`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** Refuses new connections, then ends the open ones: the database is fenced once this returns. */
+export async function fenceDatabase(admin: pg.Pool, database: string): Promise<number> {
+  if (!(await databaseExists(admin, database))) return 0
+  await admin.query(`ALTER DATABASE ${quoteIdent(database)} ALLOW_CONNECTIONS false`)
+  return terminateSessions(admin, database)
+}
+
+/** Accepts connections again (for the roles that have CONNECT; PUBLIC stays revoked). */
+export async function unfenceDatabase(admin: pg.Pool, database: string): Promise<void> {
+  await admin.query(`ALTER DATABASE ${quoteIdent(database)} ALLOW_CONNECTIONS true`)
+  await admin.query(`REVOKE ALL ON DATABASE ${quoteIdent(database)} FROM PUBLIC`)
+}
+
+export async function acceptsConnections(admin: pg.Pool, database: string): Promise<boolean> {
+  const r = await admin.query<{ datallowconn: boolean }>('SELECT datallowconn FROM pg_database WHERE datname = $1', [database])
+  return r.rows[0]?.datallowconn ?? false
+}
+
+/** DROP DATABASE ... WITH (FORCE) ends the sessions it finds; gone already is fine. */
+export async function dropDatabase(admin: pg.Pool, database: string): Promise<boolean> {
+  const existed = await databaseExists(admin, database)
+  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`)
+  return existed
+}

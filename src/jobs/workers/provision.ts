@@ -22,6 +22,7 @@ export async function provision({ deps, tenant, checkpoint, log }: StepContext):
       throw err
     }
   })
+  await checkpoint('credentials', () => deps.secrets.setup(tenant))
   // Always run: the folder is read afresh, so a tenant is born at the latest version.
   try {
     const migrations = await readTenantMigrations(config.tenantMigrationsDir)

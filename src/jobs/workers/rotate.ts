@@ -1,0 +1,14 @@
+// rotate-credentials: every lease issued up to the request is revoked and its
+// sessions ended; new requests get fresh credentials.
+import type { Job } from 'bullmq'
+import type { Tenant } from '../../db/schema.js'
+import type { Logger } from '../../log.js'
+import type { WorkerDeps } from '../lifecycle.js'
+import type { LifecycleJobData } from '../queues.js'
+
+export async function rotate(deps: WorkerDeps, tenant: Tenant, job: Job<LifecycleJobData>, log: Logger): Promise<number> {
+  const issuedBefore = job.data.requestedAt ? new Date(job.data.requestedAt) : new Date(job.timestamp)
+  const revoked = await deps.secrets.revokeAll(tenant, { issuedBefore })
+  log.info({ revoked }, 'credentials rotated')
+  return revoked
+}

@@ -1,0 +1,36 @@
+// What Landlord needs from a secrets backend: per-tenant key material and
+// short-lived login credentials that can be revoked at once.
+import type { Tenant } from '../db/schema.js'
+
+export interface IssuedCredentials {
+  lease_id: string
+  username: string
+  password: string
+  expires_at: Date
+}
+
+export interface IssueRequest {
+  principal: string
+  ttlMs: number
+  /** The same key from the same principal returns the same live lease. */
+  idempotencyKey?: string
+}
+
+export interface DestroyReceipt {
+  leases_revoked: number
+  key_destroyed: boolean
+}
+
+export interface SecretsBackend {
+  readonly name: 'local' | 'vault'
+  /** Prepares the tenant's key material during provisioning. Safe to run twice. */
+  setup(tenant: Tenant): Promise<void>
+  /** A login role valid until `expires_at`, member of the tenant's owner role. */
+  issue(tenant: Tenant, request: IssueRequest): Promise<IssuedCredentials>
+  /** Revokes every live lease (issued before `issuedBefore`, if given) and ends its sessions. */
+  revokeAll(tenant: Tenant, opts?: { issuedBefore?: Date }): Promise<number>
+  /** Revokes leases past their expiry, across tenants. */
+  reapExpired(): Promise<number>
+  /** Revokes everything and destroys the tenant's key material for good. */
+  destroy(tenant: Tenant): Promise<DestroyReceipt>
+}

@@ -1,0 +1,23 @@
+// The key-encryption key of the local backend: LANDLORD_MASTER_KEY, or, when
+// unset, a key generated once into LANDLORD_HOME/master.key (mode 0600).
+import { randomBytes } from 'node:crypto'
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import type { Config } from '../config.js'
+import type { Logger } from '../log.js'
+
+export async function loadMasterKey(config: Config, log: Logger): Promise<Buffer> {
+  if (config.masterKey) return config.masterKey
+  const file = path.resolve(config.home, 'master.key')
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
+  try {
+    // 'wx' fails if the file exists: two first starts never write two keys.
+    await fs.writeFile(file, randomBytes(32).toString('base64') + '\n', { flag: 'wx', mode: 0o600 })
+    log.warn({ file }, 'LANDLORD_MASTER_KEY is unset; generated a master key file. Back it up, or set LANDLORD_MASTER_KEY: without it, stored secrets are unreadable')
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EEXIST') throw err
+  }
+  const key = Buffer.from((await fs.readFile(file, 'utf8')).trim(), 'base64')
+  if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`)
+  return key
+}
