@@ -1,7 +1,6 @@
 // Lifecycle routes: suspend, resume, hibernate, wake, decommission, restore,
 // and the legal hold that stops every wipe.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@fastify/type-provider-typebox'
 import { parseIsoDuration } from '../duration.js'
 import { badRequest } from '../errors.js'
 import type { OperatorEvent } from '../lifecycle/events.js'
@@ -29,12 +28,16 @@ const lifecycleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, co
         operationId: 'suspendTenant',
         summary: 'Refuse connections, end sessions and revoke credentials',
         params: TenantRef,
-        body: Type.Optional(SuspendBody),
+        body: SuspendBody,
         response: { 202: TenantResource, ...problems(400, 401, 404, 409) },
+      },
+      // The body is optional: a bare PATCH suspends without a reason.
+      preValidation: async (request) => {
+        request.body ??= {}
       },
     },
     async (request, reply) => {
-      const reason = request.body?.reason
+      const reason = request.body.reason
       const tenant = await requestEvent(db, request.params.id, { type: 'SUSPEND', ...(reason ? { reason } : {}) }, request.principal)
       return reply.code(202).send(tenantResource(tenant))
     },

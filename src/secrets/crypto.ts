@@ -24,7 +24,10 @@ export function open(key: Buffer, blob: Buffer, aad: string): Buffer {
  * https://www.postgresql.org/docs/15/catalog-pg-authid.html
  */
 export function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string {
-  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256')
+  // SASLprep (RFC 4013) is the identity on printable ASCII, which is all Landlord
+  // generates; anything else would need the full profile to match the server.
+  if (!/^[\x21-\x7e]+$/.test(password)) throw new Error('scramVerifier takes printable ASCII passwords only')
+  const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256')
   const clientKey = createHmac('sha256', salted).update('Client Key').digest()
   const storedKey = createHash('sha256').update(clientKey).digest()
   const serverKey = createHmac('sha256', salted).update('Server Key').digest()

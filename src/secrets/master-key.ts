@@ -10,12 +10,18 @@ export async function loadMasterKey(config: Config, log: Logger): Promise<Buffer
   if (config.masterKey) return config.masterKey
   const file = path.resolve(config.home, 'master.key')
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
+  // Written to a private temp file, then linked into place: link() fails if the
+  // file exists, so two first starts never write two keys, and a reader never
+  // sees a half-written file.
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`
+  await fs.writeFile(temp, randomBytes(32).toString('base64') + '\n', { flag: 'wx', mode: 0o600 })
   try {
-    // 'wx' fails if the file exists: two first starts never write two keys.
-    await fs.writeFile(file, randomBytes(32).toString('base64') + '\n', { flag: 'wx', mode: 0o600 })
+    await fs.link(temp, file)
     log.warn({ file }, 'LANDLORD_MASTER_KEY is unset; generated a master key file. Back it up, or set LANDLORD_MASTER_KEY: without it, stored secrets are unreadable')
   } catch (err) {
     if ((err as { code?: string }).code !== 'EEXIST') throw err
+  } finally {
+    await fs.unlink(temp)
   }
   const key = Buffer.from((await fs.readFile(file, 'utf8')).trim(), 'base64')
   if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`)

@@ -1,0 +1,203 @@
+// Provisioning benchmark: onboards N tenants through the HTTP API and the in-process workers,
+// compares with the same SQL run serially by a bare script, and removes everything it created.
+import { randomBytes } from 'node:crypto'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import type { Redis } from 'ioredis'
+import pg from 'pg'
+import { buildApp } from '../src/api/app.js'
+import { loadConfig, type Config } from '../src/config.js'
+import { ensureAdminKey } from '../src/db/api-keys.js'
+import { createDb, databaseName, withDatabase } from '../src/db/index.js'
+import { ensureControlDatabase, migrateToLatest } from '../src/db/migrate.js'
+import { startLifecycleWorker } from '../src/jobs/lifecycle.js'
+import { scheduleMaintenance, startMaintenanceWorker } from '../src/jobs/maintenance.js'
+import { createProducerConnection, createQueues } from '../src/jobs/queues.js'
+import { OutboxRelay } from '../src/jobs/relay.js'
+import { createLogger } from '../src/log.js'
+import { createSecretsBackend } from '../src/secrets/index.js'
+import { quoteIdent } from '../src/tenancy/identifiers.js'
+import { readTenantMigrations, type TenantMigration } from '../src/tenancy/migrations.js'
+
+const { values: args } = parseArgs({ options: { n: { type: 'string' }, concurrency: { type: 'string' } } })
+const N = Number(args.n ?? process.env.BENCH_N ?? 50)
+if (!Number.isInteger(N) || N < 1 || N > 9999) throw new Error('--n / BENCH_N: expected an integer between 1 and 9999')
+const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const id = randomBytes(4).toString('hex')
+const ADMIN_KEY = `bench-${randomBytes(16).toString('hex')}`
+const slugs = Array.from({ length: N }, (_, i) => `t${String(i + 1).padStart(4, '0')}`)
+
+const config = loadConfig({
+  DATABASE_URL: withDatabase(PG_URL, `landlord_bench_${id}`),
+  TENANT_CLUSTER_URL: PG_URL,
+  REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  TENANT_DB_PREFIX: `lb${id}_`,
+  QUEUE_PREFIX: `landlord-bench-${id}`,
+  LANDLORD_ADMIN_KEY: ADMIN_KEY,
+  LANDLORD_MASTER_KEY: randomBytes(32).toString('base64'),
+  TENANT_MIGRATIONS_DIR: path.join(ROOT, 'tenant-migrations'),
+  WORKER_CONCURRENCY: args.concurrency ?? process.env.WORKER_CONCURRENCY ?? '4',
+  LOG_LEVEL: 'silent',
+})
+const BASELINE_PREFIX = `bb${id}_`
+
+const seconds = (fromMs: number) => (performance.now() - fromMs) / 1000
+interface TenantPage {
+  items: Array<{ slug: string; state: string; error: string | null }>
+  next_cursor: string | null
+}
+
+/** Nearest-rank percentile of an ascending list. */
+const percentile = (sorted: number[], p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN
+
+/** The provisioning SQL with no control plane: one admin client, one tenant after another. */
+async function runBaseline(admin: pg.Client, migrations: TenantMigration[]): Promise<number> {
+  const started = performance.now()
+  for (const slug of slugs) {
+    const name = `${BASELINE_PREFIX}${slug}`
+    await admin.query(`CREATE ROLE ${quoteIdent(name)} NOLOGIN`)
+    await admin.query(`CREATE DATABASE ${quoteIdent(name)} OWNER ${quoteIdent(name)}`)
+    await admin.query(`REVOKE ALL ON DATABASE ${quoteIdent(name)} FROM PUBLIC`)
+    const client = new pg.Client({ connectionString: withDatabase(PG_URL, name) })
+    await client.connect()
+    try {
+      await client.query(`SET ROLE ${quoteIdent(name)}`)
+      await client.query(`CREATE TABLE IF NOT EXISTS landlord_schema_migrations (version integer PRIMARY KEY,
+        name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+      for (const m of migrations) {
+        await client.query('BEGIN')
+        await client.query(m.sql)
+        const insert = 'INSERT INTO landlord_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)'
+        await client.query(insert, [m.version, m.name, m.checksum])
+        await client.query('COMMIT')
+      }
+    } finally {
+      await client.end()
+    }
+  }
+  return seconds(started)
+}
+
+/** Wires Landlord as `npm start` does; every opened resource is pushed to `closers`. */
+async function startLandlord(cfg: Config, closers: Array<() => Promise<unknown>>): Promise<string> {
+  const log = createLogger(cfg.logLevel)
+  await ensureControlDatabase(cfg.databaseUrl)
+  const db = createDb(cfg.databaseUrl)
+  closers.push(() => db.destroy())
+  await migrateToLatest(db)
+  await ensureAdminKey(db, cfg.adminKey)
+  const redis = createProducerConnection(cfg)
+  redis.on('error', () => {}) // a lost Redis surfaces as a failed request or job
+  await redis.connect()
+  closers.push(() => redis.quit(), () => deleteKeys(redis, `${cfg.queuePrefix}:*`))
+  const cluster = new pg.Pool({ connectionString: cfg.tenantClusterUrl, max: 4, application_name: 'landlord-admin' })
+  closers.push(() => cluster.end())
+  const secrets = await createSecretsBackend(cfg, { db, cluster, log })
+  const queues = createQueues(cfg, redis)
+  closers.push(() => queues.close())
+  const relay = new OutboxRelay({ db, databaseUrl: cfg.databaseUrl, queues, log })
+  await relay.start()
+  closers.push(() => relay.stop())
+  const deps = { config: cfg, db, cluster, secrets, log }
+  const worker = startLifecycleWorker(deps)
+  await scheduleMaintenance(deps, queues)
+  const maintenance = startMaintenanceWorker(deps)
+  closers.push(() => worker.close(), () => maintenance.close())
+  // A failed provisioning job leaves its tenant `failed`, which the poll reports.
+  for (const w of [worker, maintenance]) w.on('error', () => {})
+  await Promise.all([worker.waitUntilReady(), maintenance.waitUntilReady()])
+  const app = await buildApp({ config: cfg, db, redis, cluster, secrets, log })
+  closers.push(() => app.close())
+  return app.listen({ port: 0, host: '127.0.0.1' })
+}
+
+/** POSTs every tenant at once, then polls the registry until all are `active`. */
+async function runLandlord(url: string): Promise<{ total: number; latencies: number[] }> {
+  const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }
+  const postedAt = new Map<string, number>()
+  const activeAt = new Map<string, number>()
+  let postFailure: Error | undefined
+  const started = performance.now()
+  const posts = Promise.all(
+    slugs.map(async (slug) => {
+      postedAt.set(slug, performance.now())
+      const res = await fetch(`${url}/tenants`, { method: 'POST', headers, body: JSON.stringify({ slug }) })
+      if (res.status !== 202) throw new Error(`POST /tenants ${slug}: ${res.status} ${await res.text()}`)
+    }),
+  ).catch((err: unknown) => {
+    postFailure = err instanceof Error ? err : new Error(String(err))
+  })
+  const deadline = Date.now() + 60_000 + N * 2_000
+  while (activeAt.size < N) {
+    if (postFailure) throw postFailure
+    if (Date.now() > deadline) throw new Error(`timed out: ${activeAt.size} of ${N} tenants active`)
+    let cursor: string | null = null
+    do {
+      const res: Response = await fetch(`${url}/tenants?limit=100${cursor === null ? '' : `&cursor=${cursor}`}`, { headers })
+      if (!res.ok) throw new Error(`GET /tenants: ${res.status} ${await res.text()}`)
+      const page = (await res.json()) as TenantPage
+      const now = performance.now()
+      for (const t of page.items) {
+        if (t.state === 'failed') throw new Error(`tenant ${t.slug} failed: ${t.error ?? 'no error recorded'}`)
+        if (t.state === 'active' && !activeAt.has(t.slug)) activeAt.set(t.slug, now)
+      }
+      cursor = page.next_cursor
+    } while (cursor !== null)
+    if (activeAt.size < N) await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  const total = seconds(started)
+  await posts
+  const latencies = slugs.map((s) => (activeAt.get(s) ?? NaN) - (postedAt.get(s) ?? NaN)).sort((a, b) => a - b)
+  return { total, latencies }
+}
+
+async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
+    cursor = next
+    if (keys.length > 0) await redis.del(...keys)
+  } while (cursor !== '0')
+}
+
+/** Drops every database and role named with `prefix`. */
+async function dropPrefixed(admin: pg.Client, prefix: string): Promise<void> {
+  const like = `${prefix.replace(/_/g, '\\_')}%`
+  const dbs = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [like])
+  for (const { datname } of dbs.rows) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`)
+  const roles = await admin.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [like])
+  for (const { rolname } of roles.rows) await admin.query(`DROP ROLE IF EXISTS ${quoteIdent(rolname)}`)
+}
+
+async function main(): Promise<void> {
+  const admin = new pg.Client({ connectionString: PG_URL, application_name: 'landlord-bench' })
+  await admin.connect()
+  const closers: Array<() => Promise<unknown>> = []
+  try {
+    const migrations = await readTenantMigrations(config.tenantMigrationsDir)
+    const c = config.workerConcurrency
+    console.log(`provisioning ${N} tenants, ${migrations.length} tenant migration(s), worker concurrency ${c}`)
+    await admin.query('CHECKPOINT')
+    const base = await runBaseline(admin, migrations)
+    console.log(`baseline  serial SQL, one client   ${base.toFixed(2)} s  ${(N / base).toFixed(1)} tenants/s`)
+    const url = await startLandlord(config, closers)
+    await admin.query('CHECKPOINT')
+    const { total, latencies } = await runLandlord(url)
+    const latency = `POST→active p50 ${percentile(latencies, 50).toFixed(0)} ms, p95 ${percentile(latencies, 95).toFixed(0)} ms`
+    const rate = (N / total).toFixed(1)
+    console.log(`landlord  HTTP + workers (c=${c})   ${total.toFixed(2)} s  ${rate} tenants/s  ${latency}`)
+    const overhead = ((total - base) * 1000) / N
+    console.log(`ratio     landlord / baseline     ${(total / base).toFixed(2)}x  overhead ${overhead.toFixed(1)} ms/tenant`)
+  } finally {
+    // Reverse order: the listener first, then workers, queues, Redis keys and pools.
+    for (const close of closers.reverse()) await close().catch((err: unknown) => console.error('cleanup step failed:', err))
+    await dropPrefixed(admin, config.tenantDbPrefix)
+    await dropPrefixed(admin, BASELINE_PREFIX)
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(databaseName(config.databaseUrl))} WITH (FORCE)`)
+    await admin.end()
+  }
+}
+
+await main()
