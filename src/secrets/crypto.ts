@@ -26,7 +26,7 @@ export function open(key: Buffer, blob: Buffer, aad: string): Buffer {
 export function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string {
   // SASLprep (RFC 4013) is the identity on printable ASCII, which is all Landlord
   // generates; anything else would need the full profile to match the server.
-  if (!/^[\x21-\x7e]+$/.test(password)) throw new Error('scramVerifier takes printable ASCII passwords only')
+  if (!/^[\x20-\x7e]+$/.test(password)) throw new Error('scramVerifier takes printable ASCII passwords only')
   const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256')
   const clientKey = createHmac('sha256', salted).update('Client Key').digest()
   const storedKey = createHash('sha256').update(clientKey).digest()

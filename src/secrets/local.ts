@@ -67,7 +67,7 @@ export class LocalSecretsBackend implements SecretsBackend {
     // Whole seconds: VALID UNTIL and expires_at must agree exactly.
     const expires = new Date(Math.floor((Date.now() + request.ttlMs) / 1000) * 1000)
     // The row comes first, so that a crash after CREATE ROLE leaves a lease the reaper knows.
-    await this.db
+    const inserted = await this.db
       .insertInto('leases')
       .values({
         id,
@@ -79,7 +79,12 @@ export class LocalSecretsBackend implements SecretsBackend {
         secret: seal(key, Buffer.from(password), id),
         expires_at: expires,
       })
-      .execute()
+      .onConflict((oc) =>
+        oc.columns(['tenant_id', 'principal', 'idempotency_key']).where('idempotency_key', 'is not', null).doNothing(),
+      )
+      .executeTakeFirst()
+    // A concurrent request with the same idempotency key won: answer with its lease.
+    if (inserted.numInsertedOrUpdatedRows === 0n) return this.issue(tenant, request)
     try {
       const role = quoteIdent(username)
       await this.admin.query(

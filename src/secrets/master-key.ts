@@ -9,6 +9,11 @@ import type { Logger } from '../log.js'
 export async function loadMasterKey(config: Config, log: Logger): Promise<Buffer> {
   if (config.masterKey) return config.masterKey
   const file = path.resolve(config.home, 'master.key')
+  const existing = await fs.readFile(file, 'utf8').catch((err: { code?: string }) => {
+    if (err.code === 'ENOENT') return undefined
+    throw err
+  })
+  if (existing !== undefined) return parseKey(file, existing)
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
   // Written to a private temp file, then linked into place: link() fails if the
   // file exists, so two first starts never write two keys, and a reader never
@@ -23,7 +28,11 @@ export async function loadMasterKey(config: Config, log: Logger): Promise<Buffer
   } finally {
     await fs.unlink(temp)
   }
-  const key = Buffer.from((await fs.readFile(file, 'utf8')).trim(), 'base64')
+  return parseKey(file, await fs.readFile(file, 'utf8'))
+}
+
+function parseKey(file: string, text: string): Buffer {
+  const key = Buffer.from(text.trim(), 'base64')
   if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`)
   return key
 }
