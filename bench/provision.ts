@@ -11,10 +11,8 @@ import { loadConfig, type Config } from '../src/config.js'
 import { ensureAdminKey } from '../src/db/api-keys.js'
 import { createDb, databaseName, withDatabase } from '../src/db/index.js'
 import { ensureControlDatabase, migrateToLatest } from '../src/db/migrate.js'
-import { startLifecycleWorker } from '../src/jobs/lifecycle.js'
-import { scheduleMaintenance, startMaintenanceWorker } from '../src/jobs/maintenance.js'
+import { startWorkers } from '../src/jobs/index.js'
 import { createProducerConnection, createQueues } from '../src/jobs/queues.js'
-import { OutboxRelay } from '../src/jobs/relay.js'
 import { createLogger } from '../src/log.js'
 import { createSecretsBackend } from '../src/secrets/index.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
@@ -94,21 +92,14 @@ async function startLandlord(cfg: Config, closers: Array<() => Promise<unknown>>
   closers.push(() => redis.quit(), () => deleteKeys(redis, `${cfg.queuePrefix}:*`))
   const cluster = new pg.Pool({ connectionString: cfg.tenantClusterUrl, max: 4, application_name: 'landlord-admin' })
   closers.push(() => cluster.end())
-  const secrets = await createSecretsBackend(cfg, { db, cluster, log })
+  const masterKey = cfg.masterKey!
+  const secrets = createSecretsBackend(cfg, { db, cluster, log, masterKey })
   const queues = createQueues(cfg, redis)
   closers.push(() => queues.close())
-  const relay = new OutboxRelay({ db, databaseUrl: cfg.databaseUrl, queues, log })
-  await relay.start()
-  closers.push(() => relay.stop())
-  const deps = { config: cfg, db, cluster, secrets, log }
-  const worker = startLifecycleWorker(deps)
-  await scheduleMaintenance(deps, queues)
-  const maintenance = startMaintenanceWorker(deps)
-  closers.push(() => worker.close(), () => maintenance.close())
-  // A failed provisioning job leaves its tenant `failed`, which the poll reports.
-  for (const w of [worker, maintenance]) w.on('error', () => {})
-  await Promise.all([worker.waitUntilReady(), maintenance.waitUntilReady()])
-  const app = await buildApp({ config: cfg, db, redis, cluster, secrets, log })
+  // As `npm start` runs them; a failed provisioning job leaves its tenant `failed`, which the poll reports.
+  const workers = await startWorkers({ config: cfg, db, cluster, secrets, masterKey, log }, queues)
+  closers.push(() => workers.close())
+  const app = await buildApp({ config: cfg, db, redis, cluster, secrets, masterKey, log })
   closers.push(() => app.close())
   return app.listen({ port: 0, host: '127.0.0.1' })
 }

@@ -51,6 +51,8 @@ export interface Config {
   readonly hibernateAfterMs: number | undefined
   /** Delays between webhook attempts (WEBHOOK_RETRY_SCHEDULE). */
   readonly webhookRetryScheduleMs: readonly number[]
+  /** How long one webhook attempt may take (WEBHOOK_TIMEOUT, default PT15S). */
+  readonly webhookTimeoutMs: number
   /** An endpoint failing this long is disabled (WEBHOOK_DISABLE_AFTER). */
   readonly webhookDisableAfterMs: number
   /** Attempts of a lifecycle job before the tenant is `failed` (JOB_ATTEMPTS, default 5). */
@@ -148,6 +150,13 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('LOG_LEVEL', `expected fatal, error, warn, info, debug, trace or silent, got "${logLevel}"`)
   }
   const billingUrl = optional(env, 'BILLING_WEBHOOK_URL')
+  const billingSecret = optional(env, 'BILLING_WEBHOOK_SECRET')
+  if (billingUrl !== undefined && billingSecret === undefined) {
+    throw new ConfigError('BILLING_WEBHOOK_SECRET', 'is required when BILLING_WEBHOOK_URL is set (whsec_ followed by base64)')
+  }
+  if (billingSecret !== undefined && !/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/.test(billingSecret)) {
+    throw new ConfigError('BILLING_WEBHOOK_SECRET', 'expected whsec_ followed by at least 24 bytes of base64')
+  }
 
   return Object.freeze({
     port: integer(env, 'PORT', 3000, 0, 65535),
@@ -165,7 +174,7 @@ export function loadConfig(env: Env = process.env): Config {
     vault: Object.freeze({ addr: vaultAddr, token: optional(env, 'VAULT_TOKEN'), dbMount: read(env, 'VAULT_DB_MOUNT', 'database') }),
     billingWebhook: Object.freeze({
       url: billingUrl === undefined ? undefined : url(env, 'BILLING_WEBHOOK_URL', billingUrl, ['http:', 'https:']),
-      secret: optional(env, 'BILLING_WEBHOOK_SECRET'),
+      secret: billingSecret,
     }),
     wipeRetentionMs: isoDuration(env, 'WIPE_RETENTION', 'P7D'),
     credentialTtlMs: isoDuration(env, 'CREDENTIAL_TTL', 'PT1H'),
@@ -174,6 +183,7 @@ export function loadConfig(env: Env = process.env): Config {
     hibernateAfterMs: hibernateAfter === undefined ? undefined : isoDuration(env, 'HIBERNATE_AFTER', hibernateAfter),
     webhookRetryScheduleMs: Object.freeze(scheduleMs as number[]),
     webhookDisableAfterMs: isoDuration(env, 'WEBHOOK_DISABLE_AFTER', 'P5D'),
+    webhookTimeoutMs: isoDuration(env, 'WEBHOOK_TIMEOUT', 'PT15S'),
     jobAttempts: integer(env, 'JOB_ATTEMPTS', 5, 1, 100),
     jobBackoffMs: shortDuration(env, 'JOB_BACKOFF', '2s'),
     workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 4, 1, 256),

@@ -75,3 +75,14 @@ export const wakeTimedOut = (seconds: number) =>
 
 export const holdNotAllowed = (state: string) =>
   new LandlordError('LANDLORD_HOLD_NOT_ALLOWED', 409, 'Legal hold not allowed', `The tenant is ${state}: there is no data left to hold.`, { state })
+
+export const endpointNotFound = (id: string) =>
+  new LandlordError('LANDLORD_WEBHOOK_ENDPOINT_NOT_FOUND', 404, 'Webhook endpoint not found', `No webhook endpoint "${id}".`)
+
+export const deliveryNotFound = (id: string) =>
+  new LandlordError('LANDLORD_WEBHOOK_DELIVERY_NOT_FOUND', 404, 'Webhook delivery not found', `No webhook delivery "${id}".`)
+
+export const deliveryInFlight = (status: string) =>
+  new LandlordError('LANDLORD_WEBHOOK_DELIVERY_SCHEDULED', 409, 'Delivery already scheduled', `The delivery is ${status}: it will be attempted without being asked.`, { status })
+
+export const invalidWebhookUrl = (why: string) => new LandlordError('LANDLORD_INVALID_WEBHOOK_URL', 400, 'Invalid webhook URL', why)

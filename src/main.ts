@@ -8,12 +8,12 @@ import type { Config } from './config.js'
 import { ensureAdminKey } from './db/api-keys.js'
 import { createDb, redactUrl, type Db } from './db/index.js'
 import { ensureControlDatabase, migrateToLatest } from './db/migrate.js'
-import { startLifecycleWorker } from './jobs/lifecycle.js'
-import { scheduleMaintenance, startMaintenanceWorker } from './jobs/maintenance.js'
+import { startWorkers } from './jobs/index.js'
 import { createProducerConnection, createQueues } from './jobs/queues.js'
-import { OutboxRelay } from './jobs/relay.js'
 import { createLogger, type Logger } from './log.js'
 import { createSecretsBackend } from './secrets/index.js'
+import { loadMasterKey } from './secrets/master-key.js'
+import { ensureConfigEndpoint } from './webhooks/endpoints.js'
 
 export type Mode = 'start' | 'api' | 'worker'
 
@@ -86,28 +86,23 @@ export async function run(config: Config, mode: Mode): Promise<() => Promise<voi
     // Both sides need the cluster: workers apply effects, the API issues credentials.
     const cluster = await checkCluster(config)
     closers.push(() => cluster.end())
-    const secrets = await createSecretsBackend(config, { db, cluster, log })
+    const masterKey = await loadMasterKey(config, log)
+    const secrets = createSecretsBackend(config, { db, cluster, log, masterKey })
+    if (config.billingWebhook.url && config.billingWebhook.secret) {
+      const endpoint = await ensureConfigEndpoint(db, masterKey, config.billingWebhook.url, config.billingWebhook.secret)
+      log.info({ endpointId: endpoint.id }, 'billing webhook endpoint configured')
+    }
 
     if (mode !== 'api') {
       const queues = createQueues(config, redis)
       closers.push(() => queues.close())
-      const relay = new OutboxRelay({ db, databaseUrl: config.databaseUrl, queues, log })
-      await relay.start()
-      closers.push(() => relay.stop())
-      const workerDeps = { config, db, cluster, secrets, log }
-      const worker = startLifecycleWorker(workerDeps)
-      worker.on('error', (err) => log.error({ err }, 'lifecycle worker error'))
-      // Closing waits for jobs in flight; unfinished ones are retried by another worker.
-      closers.push(() => worker.close())
-      await scheduleMaintenance(workerDeps, queues)
-      const maintenance = startMaintenanceWorker(workerDeps)
-      maintenance.on('error', (err) => log.error({ err }, 'maintenance worker error'))
-      closers.push(() => maintenance.close())
+      const workers = await startWorkers({ config, db, cluster, secrets, masterKey, log }, queues)
+      closers.push(() => workers.close())
       log.info({ concurrency: config.workerConcurrency }, 'workers started')
     }
 
     if (mode !== 'worker') {
-      const app = await buildApp({ config, db, redis, cluster, secrets, log })
+      const app = await buildApp({ config, db, redis, cluster, secrets, masterKey, log })
       await app.listen({ port: config.port, host: config.host })
       // Closed first: stop taking requests before the pools go.
       closers.push(() => app.close())

@@ -40,7 +40,12 @@ t.test('a bad value fails with the variable named', async (t) => {
     [{ CREDENTIAL_TTL: 'PT' }, 'CREDENTIAL_TTL'],
     [{ HIBERNATE_AFTER: 'soon' }, 'HIBERNATE_AFTER'],
     [{ WEBHOOK_RETRY_SCHEDULE: '5s,,5m' }, 'WEBHOOK_RETRY_SCHEDULE'],
-    [{ BILLING_WEBHOOK_URL: 'ftp://billing' }, 'BILLING_WEBHOOK_URL'],
+    [{ BILLING_WEBHOOK_URL: 'ftp://billing', BILLING_WEBHOOK_SECRET: `whsec_${'A'.repeat(44)}` }, 'BILLING_WEBHOOK_URL'],
+    [{ BILLING_WEBHOOK_URL: 'https://billing.example' }, 'BILLING_WEBHOOK_SECRET'],
+    [{ BILLING_WEBHOOK_URL: 'https://billing.example', BILLING_WEBHOOK_SECRET: 'hunter2' }, 'BILLING_WEBHOOK_SECRET'],
+    [{ WEBHOOK_TIMEOUT: '15' }, 'WEBHOOK_TIMEOUT'],
+    [{ WAKE_TIMEOUT: 'soon' }, 'WAKE_TIMEOUT'],
+    [{ MAINTENANCE_INTERVAL: 'hourly' }, 'MAINTENANCE_INTERVAL'],
     [{ JOB_ATTEMPTS: '0' }, 'JOB_ATTEMPTS'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
   ]
@@ -55,6 +60,7 @@ t.test('a bad value fails with the variable named', async (t) => {
     t.ok(err instanceof ConfigError, `${JSON.stringify(env)} is refused`)
     t.equal((err as ConfigError).variable, variable)
     t.match((err as Error).message, new RegExp(`^${variable}: `))
+    t.notMatch((err as Error).message, /hunter2/, 'a rejected secret is not echoed')
   }
 })
 

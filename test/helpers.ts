@@ -3,7 +3,6 @@
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Worker } from 'bullmq'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import pg from 'pg'
@@ -15,9 +14,9 @@ import { createDb, withDatabase, type Db } from '../src/db/index.js'
 import { migrateToLatest, ensureControlDatabase } from '../src/db/migrate.js'
 import type { Tenant } from '../src/db/schema.js'
 import { findTenant } from '../src/db/tenants.js'
-import { startLifecycleWorker, type WorkerDeps } from '../src/jobs/lifecycle.js'
+import { startWorkers, type RunningWorkers } from '../src/jobs/index.js'
+import type { WorkerDeps } from '../src/jobs/lifecycle.js'
 import { createProducerConnection, createQueues, type Queues } from '../src/jobs/queues.js'
-import { OutboxRelay } from '../src/jobs/relay.js'
 import { createLogger, type Logger } from '../src/log.js'
 import { createSecretsBackend, type SecretsBackend } from '../src/secrets/index.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
@@ -37,8 +36,8 @@ export interface Harness {
   secrets: SecretsBackend
   log: Logger
   app: FastifyInstance
-  /** Starts the outbox relay and the lifecycle worker; stopped at teardown. */
-  startWorkers(): Promise<{ relay: OutboxRelay; worker: Worker; stop(): Promise<void> }>
+  /** Starts the outbox relay and every worker; stopped at teardown. */
+  startWorkers(): Promise<RunningWorkers & { stop(): Promise<void> }>
   workerDeps: WorkerDeps
   /** Polls the registry until the tenant is in `state`, or fails after `ms`. */
   waitForState(ref: string, state: string, ms?: number): Promise<Tenant>
@@ -87,10 +86,11 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
   })
   const queues = createQueues(config, redis)
   stops.push(() => queues.close())
-  const secrets = await createSecretsBackend(config, { db, cluster, log })
-  const app = await buildApp({ config, db, redis, cluster, secrets, log })
+  const masterKey = config.masterKey!
+  const secrets = createSecretsBackend(config, { db, cluster, log, masterKey })
+  const app = await buildApp({ config, db, redis, cluster, secrets, masterKey, log })
   stops.push(() => app.close())
-  const workerDeps: WorkerDeps = { config, db, cluster, secrets, log }
+  const workerDeps: WorkerDeps = { config, db, cluster, secrets, masterKey, log }
 
   return {
     config,
@@ -103,19 +103,15 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
     app,
     workerDeps,
     async startWorkers() {
-      const relay = new OutboxRelay({ db, databaseUrl: config.databaseUrl, queues, log, pollMs: 200 })
-      await relay.start()
-      const worker = startLifecycleWorker(workerDeps)
-      await worker.waitUntilReady()
+      const workers = await startWorkers(workerDeps, queues, { relayPollMs: 200 })
       let stopped = false
       const stop = async () => {
         if (stopped) return
         stopped = true
-        await worker.close()
-        await relay.stop()
+        await workers.close()
       }
       stops.push(stop)
-      return { relay, worker, stop }
+      return { ...workers, stop }
     },
     async waitForState(ref, state, ms = 15_000) {
       return waitFor(async () => {

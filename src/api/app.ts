@@ -17,6 +17,7 @@ import problem from './problem.js'
 import tenants from './tenants.js'
 import lifecycle from './lifecycle.js'
 import credentials from './credentials.js'
+import webhooks from './webhooks.js'
 
 export interface ApiDeps {
   config: Config
@@ -26,6 +27,8 @@ export interface ApiDeps {
   /** Admin pool on the tenant cluster (credentials). */
   cluster: pg.Pool
   secrets: SecretsBackend
+  /** Seals webhook endpoint secrets. */
+  masterKey: Buffer
   log: Logger
 }
 
@@ -58,6 +61,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         { name: 'tenants', description: 'Onboarding and the tenant registry' },
         { name: 'lifecycle', description: 'Suspend, hibernate, decommission, restore, legal hold' },
         { name: 'credentials', description: 'Short-lived logins and routing' },
+        { name: 'webhooks', description: 'Signed lifecycle events for billing, and their delivery log' },
         { name: 'health', description: 'Liveness, readiness and docs' },
       ],
     },
@@ -69,5 +73,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(tenants, deps)
   await app.register(lifecycle, deps)
   await app.register(credentials, deps)
+  await app.register(webhooks, deps)
   return app
 }

@@ -1,7 +1,9 @@
 // Liveness and readiness: /readyz checks Postgres and Redis.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { sql } from 'kysely'
+import { registry } from '../metrics.js'
 import type { ApiDeps } from './app.js'
+import { problems } from './problem.js'
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('failing')])
 const Readiness = Type.Object({ status: Check, checks: Type.Object({ postgres: Check, redis: Check }) })
@@ -19,6 +21,20 @@ async function within<T>(ms: number, p: Promise<T>): Promise<T> {
 }
 
 const healthRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, redis }) => {
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['health'],
+        operationId: 'metrics',
+        summary: 'Prometheus metrics of this process',
+        produces: ['text/plain'],
+        response: { 200: Type.String(), ...problems(401) },
+      },
+    },
+    async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()),
+  )
+
   app.get(
     '/healthz',
     {

@@ -11,6 +11,7 @@ export async function generateOpenApi(): Promise<string> {
     redis: {} as never,
     cluster: {} as never,
     secrets: {} as never,
+    masterKey: Buffer.alloc(32),
     log: createLogger('silent'),
   })
   await app.ready()

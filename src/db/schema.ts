@@ -68,12 +68,74 @@ export interface TenantEventTable {
 export interface OutboxTable {
   id: Generated<string>
   seq: ColumnType<string, never, never>
-  kind: 'job' | 'webhook'
+  /** job: a lifecycle job; webhook: an event for billing; dispatch: wake webhook delivery. */
+  kind: 'job' | 'webhook' | 'dispatch'
   name: string
   tenant_id: string | null
   payload: Json<Record<string, unknown>>
   created_at: Timestamp
   relayed_at: Date | null
+  /** Set once a webhook event has a delivery row for every subscribed endpoint. */
+  fanned_out_at: Date | null
+}
+
+export interface WebhookEndpointTable {
+  id: Generated<string>
+  url: string
+  description: string | null
+  /** null: every event type. */
+  event_types: string[] | null
+  /** The whsec_ signing secret, AES-256-GCM-sealed by the master key. */
+  secret: Buffer
+  /** 'config' for the endpoint BILLING_WEBHOOK_URL defines. */
+  managed_by: string | null
+  enabled: Generated<boolean>
+  disabled_at: Date | null
+  disabled_reason: string | null
+  failing_since: Date | null
+  created_at: Timestamp
+  updated_at: Timestamp
+  deleted_at: Date | null
+}
+
+export interface WebhookEndpointEventTable {
+  id: ColumnType<string, never, never>
+  endpoint_id: string
+  type: string
+  actor: string
+  data: Json<Record<string, unknown>>
+  created_at: Timestamp
+}
+
+export type DeliveryStatus = 'pending' | 'delivering' | 'succeeded' | 'failed'
+
+export interface WebhookDeliveryTable {
+  id: Generated<string>
+  endpoint_id: string
+  /** The outbox row: its id is the stable `webhook-id`. */
+  event_id: string
+  event_type: string
+  tenant_id: string | null
+  /** The outbox sequence: one tenant's events reach an endpoint in this order. */
+  seq: string
+  status: Generated<DeliveryStatus>
+  attempts: Generated<number>
+  next_attempt_at: Timestamp
+  locked_until: Date | null
+  last_status_code: number | null
+  last_error: string | null
+  created_at: Timestamp
+  delivered_at: Date | null
+}
+
+export interface WebhookAttemptTable {
+  id: ColumnType<string, never, never>
+  delivery_id: string
+  attempted_at: Timestamp
+  status_code: number | null
+  duration_ms: number
+  response_excerpt: string | null
+  error: string | null
 }
 
 export interface IdempotencyKeyTable {
@@ -104,6 +166,10 @@ export interface Database {
   api_keys: ApiKeyTable
   tenant_keys: TenantKeyTable
   leases: LeaseTable
+  webhook_endpoints: WebhookEndpointTable
+  webhook_endpoint_events: WebhookEndpointEventTable
+  webhook_deliveries: WebhookDeliveryTable
+  webhook_attempts: WebhookAttemptTable
 }
 
 export type Tenant = Selectable<TenantTable>

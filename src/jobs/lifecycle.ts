@@ -12,6 +12,7 @@ import { findTenant } from '../db/tenants.js'
 import type { Step } from '../lifecycle/events.js'
 import { applyEvent } from '../lifecycle/transition.js'
 import type { Logger } from '../log.js'
+import { lifecycleJobs } from '../metrics.js'
 import { LIFECYCLE_QUEUE, createWorker, type LifecycleJobData } from './queues.js'
 import type { SecretsBackend } from '../secrets/backend.js'
 import { fence, unfence } from './workers/fence.js'
@@ -25,6 +26,8 @@ export interface WorkerDeps {
   /** Admin pool on the tenant cluster. */
   cluster: pg.Pool
   secrets: SecretsBackend
+  /** Key-encryption key: seals tenant data keys and webhook secrets. */
+  masterKey: Buffer
   log: Logger
 }
 
@@ -89,6 +92,7 @@ export async function runLifecycleJob(deps: WorkerDeps, job: Job<LifecycleJobDat
   const tenant = await findTenant(deps.db, job.data.tenantId)
   if (!tenant || tenant.state !== state || tenant.version !== job.data.version) {
     log.info({ state: tenant?.state, version: tenant?.version }, 'job no longer wanted; skipped')
+    lifecycleJobs.inc({ step, outcome: 'skipped' })
     return 'skipped'
   }
 
@@ -110,11 +114,13 @@ export async function runLifecycleJob(deps: WorkerDeps, job: Job<LifecycleJobDat
     const result = (await handler(ctx)) ?? {}
     await applyEvent(deps.db, tenant.id, { type: 'EFFECTS_APPLIED', ...result }, { actor: 'worker', expectState: state })
     log.info('step applied')
+    lifecycleJobs.inc({ step, outcome: 'applied' })
     return 'applied'
   } catch (err) {
     const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
     const message = err instanceof Error ? err.message : String(err)
     log.warn({ err, attempt: job.attemptsMade + 1, final }, 'step failed')
+    lifecycleJobs.inc({ step, outcome: final ? 'failed' : 'retrying' })
     if (final) {
       await applyEvent(
         deps.db,

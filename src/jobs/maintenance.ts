@@ -10,13 +10,14 @@ import { LandlordError } from '../errors.js'
 import { applyEvent } from '../lifecycle/transition.js'
 import type { WorkerDeps } from './lifecycle.js'
 import { createWorker, type Queues } from './queues.js'
+import { sweepAndEnqueue } from './workers/webhooks.js'
 
 export const MAINTENANCE_QUEUE = 'maintenance'
-export type Sweep = 'reap-leases' | 'expire-retention' | 'hibernate-idle'
+export type Sweep = 'reap-leases' | 'expire-retention' | 'hibernate-idle' | 'webhook-sweep'
 
 export async function scheduleMaintenance(deps: WorkerDeps, queues: Queues): Promise<void> {
   const every = deps.config.maintenanceEveryMs
-  const sweeps: Sweep[] = ['reap-leases', 'expire-retention']
+  const sweeps: Sweep[] = ['reap-leases', 'expire-retention', 'webhook-sweep']
   if (deps.config.hibernateAfterMs !== undefined) sweeps.push('hibernate-idle')
   else await queues.maintenance.removeJobScheduler('hibernate-idle')
   for (const sweep of sweeps) {
@@ -90,17 +91,18 @@ export async function hibernateIdle(deps: WorkerDeps): Promise<number> {
   return hibernated
 }
 
-const SWEEPS: Record<Sweep, (deps: WorkerDeps) => Promise<number>> = {
+const SWEEPS: Record<Sweep, (deps: WorkerDeps, queues: Queues) => Promise<number>> = {
   'reap-leases': reapLeases,
   'expire-retention': expireRetention,
   'hibernate-idle': hibernateIdle,
+  'webhook-sweep': (deps, queues) => sweepAndEnqueue(deps, queues.webhooks),
 }
 
-export function startMaintenanceWorker(deps: WorkerDeps) {
+export function startMaintenanceWorker(deps: WorkerDeps, queues: Queues) {
   return createWorker(deps.config, MAINTENANCE_QUEUE, async (job: Job) => {
     const sweep = SWEEPS[job.name as Sweep]
     if (!sweep) return 0
-    const count = await sweep(deps)
+    const count = await sweep(deps, queues)
     if (count > 0) deps.log.info({ sweep: job.name, count }, 'maintenance sweep acted')
     return count
   }, { concurrency: 1 })

@@ -108,7 +108,7 @@ export class OutboxRelay {
         .execute()
       if (rows.length === 0) return 0
       const lifecycle = rows.filter((r) => r.kind === 'job')
-      const webhooks = rows.filter((r) => r.kind === 'webhook')
+      const webhooks = rows.filter((r) => r.kind === 'webhook' || r.kind === 'dispatch')
       if (lifecycle.length > 0) {
         await queues.lifecycle.addBulk(
           lifecycle.map((r) => ({ name: r.name, data: r.payload as never, opts: { jobId: jobId(r.id) } })),
@@ -116,7 +116,12 @@ export class OutboxRelay {
       }
       if (webhooks.length > 0) {
         await queues.webhooks.addBulk(
-          webhooks.map((r) => ({ name: r.name, data: { outboxId: r.id, tenantId: r.tenant_id }, opts: { jobId: jobId(r.id) } })),
+          webhooks.map((r) => ({
+            // An event is fanned out to endpoints; a dispatch wakes deliveries.
+            name: r.kind === 'dispatch' ? 'dispatch' : 'fanout',
+            data: r.kind === 'dispatch' ? r.payload : { outboxId: r.id, type: r.name },
+            opts: { jobId: jobId(r.id) },
+          })),
         )
       }
       await trx
