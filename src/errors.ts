@@ -83,6 +83,6 @@ export const deliveryNotFound = (id: string) =>
   new LandlordError('LANDLORD_WEBHOOK_DELIVERY_NOT_FOUND', 404, 'Webhook delivery not found', `No webhook delivery "${id}".`)
 
 export const deliveryInFlight = (status: string) =>
-  new LandlordError('LANDLORD_WEBHOOK_DELIVERY_SCHEDULED', 409, 'Delivery already scheduled', `The delivery is ${status}: it will be attempted without being asked.`, { status })
+  new LandlordError('LANDLORD_WEBHOOK_DELIVERY_SCHEDULED', 409, 'Delivery already scheduled', `The delivery is ${status}: it will be attempted without being asked.`, { delivery_status: status })
 
 export const invalidWebhookUrl = (why: string) => new LandlordError('LANDLORD_INVALID_WEBHOOK_URL', 400, 'Invalid webhook URL', why)

@@ -52,7 +52,7 @@ export function sendProblem(
   return reply
     .code(status)
     .type(PROBLEM_TYPE)
-    .send({ type: 'about:blank', title, status, detail, instance: request.url, code, ...extra })
+    .send({ ...extra, type: 'about:blank', title, status, detail, instance: request.url, code })
 }
 
 function validationErrors(err: FastifyError) {

@@ -27,10 +27,10 @@ export async function fanOut(db: Db, outboxId: string): Promise<FollowUp[]> {
   return db.transaction().execute(async (trx) => {
     const event = await trx.selectFrom('outbox').selectAll().where('id', '=', outboxId).forUpdate().executeTakeFirst()
     if (!event || event.kind !== 'webhook' || event.fanned_out_at !== null) return []
+    // Disabled endpoints get their deliveries too: held, not attempted, until enabled again.
     const endpoints = await trx
       .selectFrom('webhook_endpoints')
       .select('id')
-      .where('enabled', '=', true)
       .where('deleted_at', 'is', null)
       .where((eb) => eb.or([eb('event_types', 'is', null), eb(sql.val(event.name), '=', eb.fn.any('event_types'))]))
       .execute()

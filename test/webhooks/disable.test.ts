@@ -1,0 +1,46 @@
+// An endpoint that keeps failing past its retry schedule for
+// WEBHOOK_DISABLE_AFTER is disabled, and the operator is told.
+import { PassThrough } from 'node:stream'
+import t from 'tap'
+import { auth, setup, waitFor } from '../helpers.js'
+import { startReceiver } from './receiver.js'
+
+t.test('an endpoint failing beyond WEBHOOK_DISABLE_AFTER is disabled', async (t) => {
+  const logs = new PassThrough()
+  let logText = ''
+  logs.on('data', (d: Buffer) => (logText += d.toString()))
+  const h = await setup(t, { WEBHOOK_RETRY_SCHEDULE: '50ms,50ms', WEBHOOK_DISABLE_AFTER: 'PT0S' }, logs)
+  const receiver = await startReceiver()
+  t.teardown(() => receiver.close())
+  receiver.respond('/down', () => ({ status: 502 }))
+  const created = await h.app.inject({ method: 'POST', url: '/webhook-endpoints', headers: auth, payload: { url: receiver.url('/down') } })
+  const id = created.json().id as string
+  await h.startWorkers()
+  await h.app.inject({ method: 'POST', url: '/tenants', headers: auth, payload: { slug: 'victim' } })
+
+  const endpoint = await waitFor(async () => {
+    const e = (await h.app.inject({ url: `/webhook-endpoints/${id}`, headers: auth })).json()
+    return e.enabled ? undefined : e
+  })
+  t.match(endpoint, { enabled: false, disabled_reason: /failing since .* \(WEBHOOK_DISABLE_AFTER/, failing_since: String })
+  t.match(endpoint.events[0], { type: 'disabled', actor: 'landlord' })
+  t.equal(receiver.received.length, 3, 'the whole schedule was tried first: 1 + 2 retries')
+  t.match(logText, /webhook endpoint disabled: failing beyond WEBHOOK_DISABLE_AFTER/)
+  t.match((await h.app.inject({ url: '/metrics', headers: auth })).body, /landlord_webhook_endpoints_disabled_total\{reason="failing"\} 1/)
+
+  // Enabled again, it resumes with the events that were still waiting.
+  await h.waitForState('victim', 'active')
+  receiver.respond('/down', () => ({ status: 200 }))
+  const pending = await h.db.selectFrom('webhook_deliveries').select('status').where('endpoint_id', '=', id).execute()
+  t.ok(pending.some((d) => d.status === 'pending'), 'the next event waits while the endpoint is disabled')
+  await h.app.inject({ method: 'PATCH', url: '/tenants/victim/suspend', headers: auth })
+  await h.waitForState('victim', 'suspended')
+  const enabled = await h.app.inject({ method: 'PATCH', url: `/webhook-endpoints/${id}`, headers: auth, payload: { enabled: true } })
+  t.equal(enabled.statusCode, 200)
+  await waitFor(async () => (receiver.received.some((r) => r.json.type === 'tenant.suspended') ? true : undefined))
+  t.same(
+    receiver.received.filter((r) => r.status === 200).map((r) => r.json.type),
+    ['tenant.provisioned', 'tenant.suspended'],
+    'events held while disabled arrive, in order, once enabled',
+  )
+})
