@@ -31,8 +31,8 @@ export interface Config {
   readonly queuePrefix: string
   /** Folder of tenant schema migrations (TENANT_MIGRATIONS_DIR). */
   readonly tenantMigrationsDir: string
-  /** `local` or `vault` (SECRETS_BACKEND). */
-  readonly secretsBackend: 'local' | 'vault'
+  /** The secrets backend (SECRETS_BACKEND): `local`; `vault` is reserved and refused at start. */
+  readonly secretsBackend: 'local'
   /** Key-encryption key of the local secrets backend, 32 bytes (LANDLORD_MASTER_KEY, base64). */
   readonly masterKey: Buffer | undefined
   /** Where a generated master key is kept when LANDLORD_MASTER_KEY is unset (LANDLORD_HOME). */
@@ -126,9 +126,10 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('QUEUE_PREFIX', 'expected 1-64 characters of letters, digits, _ . -')
   }
   const backend = read(env, 'SECRETS_BACKEND', 'local')
-  if (backend !== 'local' && backend !== 'vault') {
-    throw new ConfigError('SECRETS_BACKEND', `expected "local" or "vault", got "${backend}"`)
+  if (backend === 'vault') {
+    throw new ConfigError('SECRETS_BACKEND', 'the vault backend is not part of this release; use "local"')
   }
+  if (backend !== 'local') throw new ConfigError('SECRETS_BACKEND', `expected "local", got "${backend}"`)
   const masterKeyRaw = optional(env, 'LANDLORD_MASTER_KEY')
   let masterKey: Buffer | undefined
   if (masterKeyRaw !== undefined) {
@@ -136,9 +137,6 @@ export function loadConfig(env: Env = process.env): Config {
     if (masterKey.length !== 32) throw new ConfigError('LANDLORD_MASTER_KEY', 'expected 32 bytes, base64-encoded')
   }
   const vaultAddr = optional(env, 'VAULT_ADDR')
-  if (backend === 'vault' && (vaultAddr === undefined || optional(env, 'VAULT_TOKEN') === undefined)) {
-    throw new ConfigError(vaultAddr === undefined ? 'VAULT_ADDR' : 'VAULT_TOKEN', 'is required when SECRETS_BACKEND=vault')
-  }
   const schedule = read(env, 'WEBHOOK_RETRY_SCHEDULE', '5s,5m,30m,2h,5h,10h,10h')
   const scheduleMs = schedule.split(',').map((part) => parseShortDuration(part))
   if (scheduleMs.some((ms) => ms === undefined)) {

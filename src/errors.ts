@@ -86,3 +86,6 @@ export const deliveryInFlight = (status: string) =>
   new LandlordError('LANDLORD_WEBHOOK_DELIVERY_SCHEDULED', 409, 'Delivery already scheduled', `The delivery is ${status}: it will be attempted without being asked.`, { delivery_status: status })
 
 export const invalidWebhookUrl = (why: string) => new LandlordError('LANDLORD_INVALID_WEBHOOK_URL', 400, 'Invalid webhook URL', why)
+
+export const tenantGone = (state: string) =>
+  new LandlordError('LANDLORD_TENANT_WIPED', 409, 'Tenant wiped', `The tenant is ${state}: it has no database and no credentials left.`, { state })

@@ -33,7 +33,7 @@ t.test('a bad value fails with the variable named', async (t) => {
     [{ TENANT_DB_PREFIX: 'a_prefix_far_too_long_' }, 'TENANT_DB_PREFIX'],
     [{ QUEUE_PREFIX: 'has:colon' }, 'QUEUE_PREFIX'],
     [{ SECRETS_BACKEND: 'file' }, 'SECRETS_BACKEND'],
-    [{ SECRETS_BACKEND: 'vault' }, 'VAULT_ADDR'],
+    [{ SECRETS_BACKEND: 'vault' }, 'SECRETS_BACKEND'],
     [{ LANDLORD_MASTER_KEY: 'c2hvcnQ=' }, 'LANDLORD_MASTER_KEY'],
     [{ WIPE_RETENTION: '7 days' }, 'WIPE_RETENTION'],
     [{ WIPE_RETENTION: 'P1M' }, 'WIPE_RETENTION'],

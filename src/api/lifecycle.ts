@@ -18,6 +18,7 @@ const lifecycleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, co
     ['resume', 'RESUME', 'Accept connections again after a suspension'],
     ['hibernate', 'HIBERNATE', 'Release connections and credentials; the next credential request wakes the tenant'],
     ['wake', 'WAKE', 'Accept connections again after hibernation'],
+    ['retry', 'RETRY', 'After a failure: run the step that failed again, from its last checkpoint'],
   ]
 
   app.patch(
@@ -44,7 +45,9 @@ const lifecycleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, co
   )
 
   for (const [path, type, summary] of simple) {
-    app.patch(
+    // RETRY is an action rather than a state to move to: POST, like restore.
+    const method = path === 'retry' ? 'post' : 'patch'
+    app[method](
       `/tenants/:id/${path}`,
       {
         schema: {

@@ -15,6 +15,8 @@ export interface LifecycleJobData {
   done?: string[]
   /** For `rotate`: leases issued up to this instant are revoked. */
   requestedAt?: string
+  /** For `wipe`: what earlier attempts destroyed, for the receipt. */
+  receipt?: unknown
 }
 
 export interface Queues {

@@ -5,7 +5,7 @@ import { sql, type Transaction } from 'kysely'
 import type { Db } from '../db/index.js'
 import type { Database, Tenant } from '../db/schema.js'
 import { findTenant } from '../db/tenants.js'
-import { holdNotAllowed, retentionExpired, tenantNotFound } from '../errors.js'
+import { holdNotAllowed, retentionExpired, tenantGone, tenantNotFound } from '../errors.js'
 import type { OperatorEvent } from './events.js'
 import { applyEvent, jobRow, webhookRow, writeOutbox } from './transition.js'
 
@@ -13,8 +13,15 @@ export async function requestEvent(db: Db, ref: string, event: OperatorEvent, ac
   return (await applyEvent(db, ref, event, { actor }))!
 }
 
-/** Decommissions a tenant, keeping its data for `retentionMs` (0 wipes now). */
+/**
+ * Decommissions a tenant, keeping its data for `retentionMs` (0 wipes now). On
+ * a tenant already decommissioned, zero retention wipes it without waiting.
+ */
 export async function decommission(db: Db, ref: string, retentionMs: number, actor: string): Promise<Tenant> {
+  const current = await findTenant(db, ref)
+  if (current?.state === 'decommissioned' && retentionMs === 0) {
+    return (await applyEvent(db, current.id, { type: 'WIPE' }, { actor, expectState: 'decommissioned' })) ?? decommission(db, ref, retentionMs, actor)
+  }
   const tenant = await applyEvent(
     db,
     ref,
@@ -97,7 +104,7 @@ export async function releaseLegalHold(db: Db, ref: string, actor: string): Prom
 /** Queues the revocation of every lease issued so far, and tells billing. */
 export async function requestRotation(db: Db, ref: string, actor: string): Promise<Tenant> {
   return withLockedTenant(db, ref, async (trx, tenant) => {
-    if (tenant.state === 'wiping' || tenant.state === 'wiped') throw holdNotAllowed(tenant.state)
+    if (tenant.state === 'wiping' || tenant.state === 'wiped') throw tenantGone(tenant.state)
     const requestedAt = new Date().toISOString()
     await trx
       .insertInto('tenant_events')

@@ -143,7 +143,10 @@ export async function applyEvent(db: Db, ref: string, event: LifecycleEvent, opt
     if (!tenant) throw tenantNotFound(ref)
     if (opts.expectState !== undefined && tenant.state !== opts.expectState) return undefined
     opts.check?.(tenant)
-    const wipes = event.type === 'WIPE' || (event.type === 'DECOMMISSION' && event.retentionMs === 0)
+    const wipes =
+      event.type === 'WIPE' ||
+      (event.type === 'DECOMMISSION' && event.retentionMs === 0) ||
+      (event.type === 'RETRY' && (tenant.snapshot as Stored).context.failedDuring === 'wiping')
     if (wipes && tenant.legal_hold_at !== null) throw legalHoldBlocks(tenant.legal_hold_reason)
     const current = restore(tenant)
     if (!current.can(event)) throw eventNotAllowed(event.type, tenant.state, allowedEvents(current))

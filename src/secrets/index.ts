@@ -1,15 +1,12 @@
 // Chooses the secrets backend named by SECRETS_BACKEND.
 import type pg from 'pg'
-import { ConfigError, type Config } from '../config.js'
+import type { Config } from '../config.js'
 import type { Db } from '../db/index.js'
 import type { Logger } from '../log.js'
 import type { SecretsBackend } from './backend.js'
 import { LocalSecretsBackend } from './local.js'
 
 export function createSecretsBackend(config: Config, deps: { db: Db; cluster: pg.Pool; log: Logger; masterKey: Buffer }): SecretsBackend {
-  if (config.secretsBackend === 'vault') {
-    throw new ConfigError('SECRETS_BACKEND', 'the vault backend is not part of this release; use "local"')
-  }
   return new LocalSecretsBackend(deps.db, deps.cluster, deps.masterKey, deps.log)
 }
 

@@ -16,7 +16,7 @@ export class ForeignDatabaseError extends Error {
  * DATABASE never copies grants, so the REVOKE runs every time, not only on create.
  * https://www.postgresql.org/docs/15/ddl-priv.html
  */
-export async function ensureDatabase(admin: pg.Pool, name: string, owner: string): Promise<'created' | 'exists'> {
+export async function ensureDatabase(admin: pg.Pool, name: string, owner: string, marker: string): Promise<'created' | 'exists'> {
   let outcome: 'created' | 'exists' = 'exists'
   const found = await admin.query<{ owner: string }>(
     'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1',
@@ -34,6 +34,7 @@ export async function ensureDatabase(admin: pg.Pool, name: string, owner: string
     }
   }
   await admin.query(`REVOKE ALL ON DATABASE ${quoteIdent(name)} FROM PUBLIC`)
+  await admin.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${pg.escapeLiteral(marker)}`)
   return outcome
 }
 

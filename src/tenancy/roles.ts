@@ -1,21 +1,56 @@
 // Roles on a tenant cluster. Each function checks, then acts, and is safe to run twice.
-import type pg from 'pg'
+import pg from 'pg'
 import { quoteIdent } from './identifiers.js'
 
 // 42710 duplicate_object; 23505 when two sessions race on pg_authid's unique index.
 const ALREADY = new Set(['42710', '23505'])
 
-/** Creates a NOLOGIN role unless it exists. */
-export async function ensureRole(admin: pg.Pool, name: string): Promise<'created' | 'exists'> {
-  const found = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])
-  if (found.rowCount) return 'exists'
-  try {
-    await admin.query(`CREATE ROLE ${quoteIdent(name)} NOLOGIN`)
-    return 'created'
-  } catch (err) {
-    if (ALREADY.has((err as { code?: string }).code ?? '')) return 'exists'
-    throw err
+/**
+ * Every owner role carries a comment naming its tenant's id. Names alone can
+ * collide (two instances on one cluster whose prefixes overlap, an old backup
+ * of the registry): the marker is what proves a role, and the databases it
+ * owns, belong to this tenant.
+ */
+export const tenantMarker = (tenantId: string) => `landlord tenant ${tenantId}`
+
+export class NotOursError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'NotOursError'
   }
+}
+
+/** The role's marker comment: undefined when the role does not exist, null when it has none. */
+export async function roleMarker(admin: pg.Pool, name: string): Promise<string | null | undefined> {
+  const r = await admin.query<{ marker: string | null }>(
+    "SELECT shobj_description(oid, 'pg_authid') AS marker FROM pg_roles WHERE rolname = $1",
+    [name],
+  )
+  return r.rows[0] ? r.rows[0].marker : undefined
+}
+
+/** Creates the tenant's NOLOGIN owner role with its marker, or checks the existing one is ours. */
+export async function ensureRole(admin: pg.Pool, name: string, marker: string): Promise<'created' | 'exists'> {
+  const existing = await roleMarker(admin, name)
+  if (existing === undefined) {
+    // Role and marker in one transaction: a crash never leaves an unmarked role behind.
+    const client = await admin.connect()
+    try {
+      await client.query('BEGIN')
+      await client.query(`CREATE ROLE ${quoteIdent(name)} NOLOGIN`)
+      await client.query(`COMMENT ON ROLE ${quoteIdent(name)} IS ${pg.escapeLiteral(marker)}`)
+      await client.query('COMMIT')
+      return 'created'
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      if (!ALREADY.has((err as { code?: string }).code ?? '')) throw err
+    } finally {
+      client.release()
+    }
+  }
+  const found = existing ?? (await roleMarker(admin, name))
+  if (found !== marker) throw new NotOursError(`role ${name} exists but was not made by Landlord for this tenant; refusing to adopt it`)
+  return 'exists'
 }
 
 export async function roleExists(admin: pg.Pool, name: string): Promise<boolean> {

@@ -249,7 +249,7 @@ t.test('lifecycle with real effects', async (t) => {
     t.match(receipt.data, {
       database: { name: database, dropped: true },
       leases_revoked: live.length,
-      key_material_destroyed: true,
+      key_material: 'destroyed',
       requested_by: 'admin',
       requested_with: 'DECOMMISSION',
     })
@@ -284,4 +284,26 @@ t.test('lifecycle with real effects', async (t) => {
     const rows = JSON.stringify(await db.selectFrom('leases').selectAll().execute())
     t.notOk(issued.some((c) => rows.includes(c.password)), 'nor stored in clear')
   })
+})
+
+t.test('tenant logins cannot reach the control database; RETRY and early wipes go through the API', async (t) => {
+  const h = await setup(t)
+  await h.startWorkers()
+  await h.app.inject({ method: 'POST', url: '/tenants', headers: auth, payload: { slug: 'probe' } })
+  await h.waitForState('probe', 'active')
+  const c: Creds = (await h.app.inject({ method: 'POST', url: '/tenants/probe/credentials', headers: auth })).json()
+  const control = new URL(h.config.databaseUrl).pathname.slice(1)
+  t.match(await tryConnect(c, control), { code: '42501' }, 'the registry is closed to tenant logins')
+
+  // A failed wipe under legal hold cannot be pushed through with RETRY.
+  await h.app.inject({ method: 'DELETE', url: '/tenants/probe?retention=P1D', headers: auth })
+  await h.waitForState('probe', 'decommissioned')
+  const early = await h.app.inject({ method: 'DELETE', url: '/tenants/probe?retention=PT0S', headers: auth })
+  t.equal(early.statusCode, 202, 'zero retention on a decommissioned tenant wipes it now')
+  t.match(early.json(), { state: 'wiping' })
+  await h.waitForState('probe', 'wiped')
+  t.equal((await h.app.inject({ method: 'POST', url: '/tenants/probe/rotate-credentials', headers: auth })).json().code, 'LANDLORD_TENANT_WIPED')
+  const retry = await h.app.inject({ method: 'POST', url: '/tenants/probe/retry', headers: auth })
+  t.equal(retry.statusCode, 409)
+  t.same(retry.json().allowed_events, [], 'nothing is allowed once wiped')
 })

@@ -10,7 +10,7 @@ import { withDatabase } from '../../src/db/index.js'
 import type { StepContext } from '../../src/jobs/lifecycle.js'
 import type { LifecycleJobData } from '../../src/jobs/queues.js'
 import { provision } from '../../src/jobs/workers/provision.js'
-import { applyEvent, createTenant } from '../../src/lifecycle/transition.js'
+import { createTenant } from '../../src/lifecycle/transition.js'
 import { quoteIdent } from '../../src/tenancy/identifiers.js'
 import { migrateTenant, readTenantMigrations } from '../../src/tenancy/migrations.js'
 import { ROOT, auth, setup, type Harness } from '../helpers.js'
@@ -102,6 +102,7 @@ t.test('provisioning', async (t) => {
     const created = await createTenant(h.db, prefix, { slug: 'halfway' }, 'test')
     // What the crashed attempt left: the role and a database still open to PUBLIC.
     await h.cluster.query(`CREATE ROLE ${quoteIdent(created.owner_role)} NOLOGIN`)
+    await h.cluster.query(`COMMENT ON ROLE ${quoteIdent(created.owner_role)} IS 'landlord tenant ${created.id}'`)
     await h.cluster.query(`CREATE DATABASE ${quoteIdent(created.database_name)} OWNER ${quoteIdent(created.owner_role)}`)
     t.equal(await connectAs(h.config.tenantClusterUrl, stranger, created.database_name), undefined, 'open to PUBLIC before the rerun')
     await h.startWorkers()
@@ -115,6 +116,25 @@ t.test('provisioning', async (t) => {
       a.objects.map((o) => [o.relname, o.relkind]),
       'same schema as a tenant provisioned in one go',
     )
+  })
+
+  t.test("a role of the tenant's name that Landlord did not make for it is never adopted", async (t) => {
+    // As another Landlord instance with an overlapping prefix would have made it.
+    await h.cluster.query(`CREATE ROLE ${quoteIdent(`${prefix}twin`)} NOLOGIN`)
+    await h.cluster.query(`COMMENT ON ROLE ${quoteIdent(`${prefix}twin`)} IS 'landlord tenant 00000000-0000-4000-8000-000000000000'`)
+    await h.cluster.query(`CREATE DATABASE ${quoteIdent(`${prefix}twin`)} OWNER ${quoteIdent(`${prefix}twin`)}`)
+    await h.app.inject({ method: 'POST', url: '/tenants', headers: auth, payload: { slug: 'twin' } })
+    const failed = await h.waitForState('twin', 'failed')
+    t.match(failed.error, /was not made by Landlord for this tenant; refusing to adopt it/)
+    const events = (await h.app.inject({ url: '/tenants/twin/events', headers: auth })).json().items
+    t.match(events.at(-1), { type: 'EFFECTS_FAILED', data: { attempts: 1 } }, 'not retried')
+
+    // Nor is it dropped when this tenant is wiped.
+    const wiped = await h.app.inject({ method: 'DELETE', url: '/tenants/twin?retention=PT0S', headers: auth })
+    t.equal(wiped.statusCode, 202)
+    const refused = await h.waitForState('twin', 'failed')
+    t.match(refused.error, /refusing to drop it/)
+    t.equal((await h.cluster.query('SELECT 1 FROM pg_database WHERE datname = $1', [`${prefix}twin`])).rowCount, 1, "the other instance's database is intact")
   })
 
   t.test('a database of the same name that Landlord did not create is never adopted', async (t) => {
@@ -145,7 +165,9 @@ t.test('failures: retried with backoff, then failed with the error visible; RETR
   t.test('after the cause is fixed, RETRY resumes provisioning and the tenant becomes active', async (t) => {
     await fs.mkdir(dir, { recursive: true })
     await fs.copyFile(path.join(ROOT, 'tenant-migrations', '0001_baseline.sql'), path.join(dir, '0001_baseline.sql'))
-    await applyEvent(h.db, 'flaky', { type: 'RETRY' }, { actor: 'test' })
+    const retry = await h.app.inject({ method: 'POST', url: '/tenants/flaky/retry', headers: auth })
+    t.equal(retry.statusCode, 202)
+    t.match(retry.json(), { state: 'provisioning', operation: 'provision' })
     const active = await h.waitForState('flaky', 'active')
     t.equal(active.schema_version, 1)
     t.equal(active.error, null)

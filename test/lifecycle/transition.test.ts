@@ -2,6 +2,7 @@
 // change, refused events, the concurrent race, and stale worker reports.
 import t from 'tap'
 import { LandlordError } from '../../src/errors.js'
+import { placeLegalHold, releaseLegalHold } from '../../src/lifecycle/operations.js'
 import { applyEvent, createTenant } from '../../src/lifecycle/transition.js'
 import { setup } from '../helpers.js'
 
@@ -79,6 +80,16 @@ t.test('transition service', async (t) => {
     t.equal(ignored, undefined)
     const row = await db.selectFrom('tenants').selectAll().where('id', '=', tenant.id).executeTakeFirstOrThrow()
     t.equal(row.version, tenant.version)
+  })
+
+  t.test('a wipe that failed cannot be retried past a legal hold', async (t) => {
+    const tenant = await activeTenant('held')
+    await applyEvent(db, tenant.id, { type: 'DECOMMISSION', retentionMs: 0 }, { actor: 'test' })
+    await applyEvent(db, tenant.id, { type: 'EFFECTS_FAILED', error: 'disk full' }, { actor: 'worker' })
+    await placeLegalHold(db, tenant.id, 'subpoena', 'legal')
+    await t.rejects(applyEvent(db, tenant.id, { type: 'RETRY' }, { actor: 'test' }), { status: 409, code: 'LANDLORD_LEGAL_HOLD' })
+    await releaseLegalHold(db, tenant.id, 'legal')
+    t.match(await applyEvent(db, tenant.id, { type: 'RETRY' }, { actor: 'test' }), { state: 'wiping' })
   })
 
   t.test('history is append-only, even for the application role', async (t) => {

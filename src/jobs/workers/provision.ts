@@ -4,24 +4,26 @@
 import { UnrecoverableError } from 'bullmq'
 import { ensureDatabase, ForeignDatabaseError, withTenantClient } from '../../tenancy/databases.js'
 import { MigrationError, migrateTenant, readTenantMigrations } from '../../tenancy/migrations.js'
-import { ensureRole } from '../../tenancy/roles.js'
+import { ensureRole, NotOursError, tenantMarker } from '../../tenancy/roles.js'
 import type { StepContext, StepResult } from '../lifecycle.js'
 
 export async function provision({ deps, tenant, checkpoint, log }: StepContext): Promise<StepResult> {
   const { cluster, config } = deps
-  await checkpoint('role', async () => {
-    const outcome = await ensureRole(cluster, tenant.owner_role)
-    log.info({ role: tenant.owner_role, outcome }, 'owner role ensured')
-  })
-  await checkpoint('database', async () => {
-    try {
-      const outcome = await ensureDatabase(cluster, tenant.database_name, tenant.owner_role)
+  const marker = tenantMarker(tenant.id)
+  try {
+    await checkpoint('role', async () => {
+      const outcome = await ensureRole(cluster, tenant.owner_role, marker)
+      log.info({ role: tenant.owner_role, outcome }, 'owner role ensured')
+    })
+    await checkpoint('database', async () => {
+      const outcome = await ensureDatabase(cluster, tenant.database_name, tenant.owner_role, marker)
       log.info({ database: tenant.database_name, outcome }, 'database ensured')
-    } catch (err) {
-      if (err instanceof ForeignDatabaseError) throw new UnrecoverableError(err.message)
-      throw err
-    }
-  })
+    })
+  } catch (err) {
+    // Someone else's role or database under this tenant's name: never adopt, never retry.
+    if (err instanceof ForeignDatabaseError || err instanceof NotOursError) throw new UnrecoverableError(err.message)
+    throw err
+  }
   await checkpoint('credentials', () => deps.secrets.setup(tenant))
   // Always run: the folder is read afresh, so a tenant is born at the latest version.
   try {
