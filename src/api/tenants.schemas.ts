@@ -18,7 +18,7 @@ export const CreateTenantBody = Type.Object(
 )
 export type CreateTenantBody = Static<typeof CreateTenantBody>
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
 export const TenantResource = Type.Object({
   id: Type.String({ format: 'uuid' }),

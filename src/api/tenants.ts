@@ -2,10 +2,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Tenant, TenantEvent } from '../db/schema.js'
 import { findTenant, listTenants, tenantEvents } from '../db/tenants.js'
-import { badRequest, tenantNotFound } from '../errors.js'
+import { tenantNotFound } from '../errors.js'
 import { isStable } from '../lifecycle/events.js'
 import { createTenant } from '../lifecycle/transition.js'
 import type { ApiDeps } from './app.js'
+import { decodeCursor, encodeCursor } from './cursor.js'
 import { problems } from './problem.js'
 import {
   CreateTenantBody,
@@ -44,15 +45,6 @@ export function tenantResource(t: Tenant) {
 
 function eventResource(e: TenantEvent) {
   return { ...e, created_at: e.created_at.toISOString() }
-}
-
-const encodeCursor = (seq: string | undefined) => (seq === undefined ? null : Buffer.from(seq).toString('base64url'))
-
-function decodeCursor(cursor: string | undefined): string | undefined {
-  if (cursor === undefined) return undefined
-  const seq = Buffer.from(cursor, 'base64url').toString()
-  if (!/^\d{1,19}$/.test(seq)) throw badRequest('LANDLORD_INVALID_CURSOR', 'The cursor is not one this API returned.')
-  return seq
 }
 
 const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, config }) => {

@@ -1,8 +1,8 @@
 // Request and response schemas of the webhook routes.
 import { Type } from '@fastify/type-provider-typebox'
 import { WEBHOOK_EVENT_TYPES } from '../lifecycle/events.js'
+import { Nullable } from './tenants.schemas.js'
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((e) => Type.Literal(e)))
 
 export const EndpointRef = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })

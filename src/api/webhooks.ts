@@ -1,6 +1,5 @@
 // Webhook endpoint routes and the delivery log.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { badRequest } from '../errors.js'
 import {
   createEndpoint,
   deleteEndpoint,
@@ -13,6 +12,7 @@ import {
   type Endpoint,
 } from '../webhooks/endpoints.js'
 import type { ApiDeps } from './app.js'
+import { decodeCursor, encodeCursor } from './cursor.js'
 import { problems } from './problem.js'
 import {
   CreateEndpointBody,
@@ -69,13 +69,6 @@ function deliveryResource(d: DeliveryRow) {
       error: a.error,
     })),
   }
-}
-
-function decodeCursor(cursor: string | undefined): string | undefined {
-  if (cursor === undefined) return undefined
-  const seq = Buffer.from(cursor, 'base64url').toString()
-  if (!/^\d{1,19}$/.test(seq)) throw badRequest('LANDLORD_INVALID_CURSOR', 'The cursor is not one this API returned.')
-  return seq
 }
 
 const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, masterKey }) => {
@@ -171,7 +164,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, mast
     async (request) => {
       const { status, limit, cursor } = request.query
       const page = await listDeliveries(db, request.params.id, { status, limit, before: decodeCursor(cursor) })
-      return { items: page.items.map(deliveryResource), next_cursor: page.last ? Buffer.from(page.last).toString('base64url') : null }
+      return { items: page.items.map(deliveryResource), next_cursor: encodeCursor(page.last) }
     },
   )
 
