@@ -60,10 +60,13 @@ const LOCK_KEY = 0x6c616e64 // 'land'
  * and concurrently (an advisory lock serialises runners). Returns the schema version.
  */
 export async function migrateTenant(client: pg.Client, owner: string, migrations: TenantMigration[]): Promise<number> {
+  // Everything, reads of landlord_schema_migrations included, runs as the
+  // owner: the tenant controls what that table is (it could be a view calling
+  // its own functions), so nothing may touch it with the admin's privileges.
+  await client.query(`SET ROLE ${quoteIdent(owner)}`)
   await client.query('BEGIN')
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])
-    await client.query(`SET LOCAL ROLE ${quoteIdent(owner)}`)
     await client.query(`
       CREATE TABLE IF NOT EXISTS landlord_schema_migrations (
         version integer PRIMARY KEY,
@@ -95,7 +98,6 @@ export async function migrateTenant(client: pg.Client, owner: string, migrations
         }
         continue
       }
-      await client.query(`SET LOCAL ROLE ${quoteIdent(owner)}`)
       await client.query(migration.sql)
       await client.query('INSERT INTO landlord_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
         migration.version,

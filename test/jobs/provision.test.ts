@@ -183,6 +183,32 @@ t.test('failures: retried with backoff, then failed with the error visible; RETR
     t.match(events.at(-1), { type: 'EFFECTS_FAILED', data: { attempts: 1 } })
   })
 
+  t.test("a tenant cannot make the migration runner execute its own code with admin rights", async (t) => {
+    // The tenant replaces its bookkeeping table with a view over a function that
+    // tries to grant itself SUPERUSER when the runner reads it.
+    const database = `${h.config.tenantDbPrefix}flaky`
+    const owner = database
+    const evil = new pg.Client({ connectionString: withDatabase(h.config.tenantClusterUrl, database) })
+    await evil.connect()
+    t.teardown(() => evil.end())
+    await evil.query(`SET ROLE ${quoteIdent(owner)}`)
+    await evil.query('ALTER TABLE landlord_schema_migrations RENAME TO real_migrations')
+    await evil.query(`
+      CREATE FUNCTION escalate() RETURNS SETOF real_migrations LANGUAGE plpgsql AS $$
+      BEGIN
+        EXECUTE format('ALTER ROLE %I SUPERUSER', '${owner}');
+        RETURN QUERY SELECT * FROM real_migrations;
+      END $$`)
+    await evil.query('CREATE VIEW landlord_schema_migrations AS SELECT * FROM escalate()')
+    const client = new pg.Client({ connectionString: withDatabase(h.config.tenantClusterUrl, database) })
+    await client.connect()
+    t.teardown(() => client.end())
+    await t.rejects(migrateTenant(client, owner, await readTenantMigrations(dir)), /must be superuser|permission denied/)
+    const role = await h.cluster.query('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [owner])
+    t.equal(role.rows[0].rolsuper, false, 'the owner role is still not a superuser')
+    await evil.query('DROP VIEW landlord_schema_migrations; DROP FUNCTION escalate(); ALTER TABLE real_migrations RENAME TO landlord_schema_migrations')
+  })
+
   t.test('an applied migration whose file changed is refused', async (t) => {
     const migrations = await readTenantMigrations(dir)
     const changed = migrations.map((m) => ({ ...m, checksum: m.checksum.replace(/^./, (c) => (c === '0' ? '1' : '0')) }))
