@@ -6,7 +6,8 @@ import type { Db } from '../db/index.js'
 import type { Tenant } from '../db/schema.js'
 import { findTenant } from '../db/tenants.js'
 import { LandlordError, tenantLocked, tenantNotFound, tenantNotReady, wakeTimedOut } from '../errors.js'
-import type { IssuedCredentials, SecretsBackend } from '../secrets/backend.js'
+import { sql } from 'kysely'
+import { LeaseRevokedError, type IssuedCredentials, type SecretsBackend } from '../secrets/backend.js'
 import { applyEvent } from './transition.js'
 
 export interface ConnectionInfo {
@@ -56,7 +57,14 @@ export async function issueCredentials(
 ): Promise<Credentials> {
   const { db, secrets, config } = deps
   const tenant = await untilActive(db, ref, principal, config.wakeTimeoutMs)
-  const issued = await secrets.issue(tenant, { principal, ttlMs: config.credentialTtlMs, idempotencyKey })
+  const issued = await secrets.issue(tenant, { principal, ttlMs: config.credentialTtlMs, idempotencyKey }).catch(async (err: unknown) => {
+    // Revoked while issued: a fence or rotation ran at the same moment. Say what the tenant is now.
+    if (!(err instanceof LeaseRevokedError)) throw err
+    const now = await findTenant(db, tenant.id)
+    throw now?.state === 'active' ? err : tenantLocked(now?.state ?? 'wiped')
+  })
+  // Kept awake: a tenant someone just asked credentials for is not idle.
+  await db.updateTable('tenants').set({ last_active_at: sql<Date>`now()` }).where('id', '=', tenant.id).execute()
   // A suspension that raced this request may have revoked before the lease existed: check again.
   const after = await findTenant(db, tenant.id)
   if (after?.state !== 'active') {

@@ -21,6 +21,14 @@ export interface DestroyReceipt {
   key_destroyed: boolean
 }
 
+/** The lease was revoked (rotation, suspension) while it was being issued. */
+export class LeaseRevokedError extends Error {
+  constructor() {
+    super('the lease was revoked while it was being issued')
+    this.name = 'LeaseRevokedError'
+  }
+}
+
 export interface SecretsBackend {
   readonly name: 'local' | 'vault'
   /** Prepares the tenant's key material during provisioning. Safe to run twice. */

@@ -11,7 +11,7 @@ import type { Db } from '../db/index.js'
 import type { Tenant } from '../db/schema.js'
 import type { Logger } from '../log.js'
 import { quoteIdent } from '../tenancy/identifiers.js'
-import type { DestroyReceipt, IssueRequest, IssuedCredentials, SecretsBackend } from './backend.js'
+import { LeaseRevokedError, type DestroyReceipt, type IssueRequest, type IssuedCredentials, type SecretsBackend } from './backend.js'
 import { open, scramVerifier, seal } from './crypto.js'
 
 export class LocalSecretsBackend implements SecretsBackend {
@@ -97,6 +97,13 @@ export class LocalSecretsBackend implements SecretsBackend {
       await this.revoke(tenant, { id, username })
       throw err
     }
+    // A rotation or fence that ran between the row and the role found no role to
+    // drop: it marked the row revoked, and this lease must not outlive that.
+    const row = await this.db.selectFrom('leases').select('revoked_at').where('id', '=', id).executeTakeFirstOrThrow()
+    if (row.revoked_at !== null) {
+      await this.dropLeaseRole(tenant, { id, username })
+      throw new LeaseRevokedError()
+    }
     this.log.info({ tenantId: tenant.id, leaseId: id, expiresAt: expires }, 'credentials issued')
     return { lease_id: id, username, password, expires_at: expires }
   }
@@ -107,24 +114,31 @@ export class LocalSecretsBackend implements SecretsBackend {
    * database stays as NOLOGIN until the tenant is wiped.
    */
   private async revoke(tenant: Pick<Tenant, 'id'>, lease: { id: string; username: string }): Promise<void> {
-    const role = quoteIdent(lease.username)
-    const exists = await this.admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [lease.username])
-    if (exists.rowCount) {
-      await this.admin.query(`ALTER ROLE ${role} NOLOGIN`)
-      await this.admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [lease.username])
-      try {
-        await this.admin.query(`DROP ROLE IF EXISTS ${role}`)
-      } catch (err) {
-        if ((err as { code?: string }).code !== '2BP01') throw err
-        this.log.warn({ tenantId: tenant.id, leaseId: lease.id }, 'lease role still owns objects; left as NOLOGIN until wipe')
-      }
-    }
+    await this.dropLeaseRole(tenant, lease)
     await this.db
       .updateTable('leases')
       .set({ revoked_at: sql<Date>`now()` })
       .where('id', '=', lease.id)
       .where('revoked_at', 'is', null)
       .execute()
+  }
+
+  private async dropLeaseRole(tenant: Pick<Tenant, 'id'>, lease: { id: string; username: string }): Promise<void> {
+    const role = quoteIdent(lease.username)
+    try {
+      await this.admin.query(`ALTER ROLE ${role} NOLOGIN`)
+    } catch (err) {
+      // 42704: already dropped, by a concurrent revoke or the reaper.
+      if ((err as { code?: string }).code === '42704') return
+      throw err
+    }
+    await this.admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [lease.username])
+    try {
+      await this.admin.query(`DROP ROLE IF EXISTS ${role}`)
+    } catch (err) {
+      if ((err as { code?: string }).code !== '2BP01') throw err
+      this.log.warn({ tenantId: tenant.id, leaseId: lease.id }, 'lease role still owns objects; left as NOLOGIN until wipe')
+    }
   }
 
   async revokeAll(tenant: Tenant, opts: { issuedBefore?: Date } = {}): Promise<number> {
