@@ -47,6 +47,8 @@ export interface Config {
   readonly wakeTimeoutMs: number
   /** How often the lease reaper, retention expiry and idle sweep run (MAINTENANCE_INTERVAL, default 60s). */
   readonly maintenanceEveryMs: number
+  /** A tenant this long in a transitional state with no live job gets a fresh one (STUCK_AFTER, default PT15M). */
+  readonly stuckAfterMs: number
   /** Idle time before hibernation (HIBERNATE_AFTER); undefined means never. */
   readonly hibernateAfterMs: number | undefined
   /** Delays between webhook attempts (WEBHOOK_RETRY_SCHEDULE). */
@@ -178,6 +180,7 @@ export function loadConfig(env: Env = process.env): Config {
     credentialTtlMs: isoDuration(env, 'CREDENTIAL_TTL', 'PT1H'),
     wakeTimeoutMs: isoDuration(env, 'WAKE_TIMEOUT', 'PT30S'),
     maintenanceEveryMs: shortDuration(env, 'MAINTENANCE_INTERVAL', '60s'),
+    stuckAfterMs: isoDuration(env, 'STUCK_AFTER', 'PT15M'),
     hibernateAfterMs: hibernateAfter === undefined ? undefined : isoDuration(env, 'HIBERNATE_AFTER', hibernateAfter),
     webhookRetryScheduleMs: Object.freeze(scheduleMs as number[]),
     webhookDisableAfterMs: isoDuration(env, 'WEBHOOK_DISABLE_AFTER', 'P5D'),

@@ -25,7 +25,7 @@ export interface TenantTable {
   legal_hold_reason: string | null
   legal_hold_at: Date | null
   legal_hold_by: string | null
-  /** Transactions counted in pg_stat_database at the last hibernation sweep. */
+  /** Sessions counted in pg_stat_database at the last hibernation sweep. */
   activity_counter: string | null
   last_active_at: Timestamp
   created_at: Timestamp
@@ -158,6 +158,12 @@ export interface ApiKeyTable {
   revoked_at: Date | null
 }
 
+export interface SettingTable {
+  name: string
+  value: Buffer
+  created_at: Timestamp
+}
+
 export interface Database {
   tenants: TenantTable
   tenant_events: TenantEventTable
@@ -170,6 +176,7 @@ export interface Database {
   webhook_endpoint_events: WebhookEndpointEventTable
   webhook_deliveries: WebhookDeliveryTable
   webhook_attempts: WebhookAttemptTable
+  landlord_settings: SettingTable
 }
 
 export type Tenant = Selectable<TenantTable>

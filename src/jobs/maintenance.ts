@@ -7,17 +7,19 @@
 import type { Job } from 'bullmq'
 import { sql } from 'kysely'
 import { LandlordError } from '../errors.js'
-import { applyEvent } from '../lifecycle/transition.js'
+import { TRANSITIONAL_STATES } from '../lifecycle/events.js'
+import { applyEvent, jobRow, writeOutbox } from '../lifecycle/transition.js'
+import { jobId } from './relay.js'
 import type { WorkerDeps } from './lifecycle.js'
 import { createWorker, type Queues } from './queues.js'
 import { sweepAndEnqueue } from './workers/webhooks.js'
 
 export const MAINTENANCE_QUEUE = 'maintenance'
-export type Sweep = 'reap-leases' | 'expire-retention' | 'hibernate-idle' | 'webhook-sweep'
+export type Sweep = 'reap-leases' | 'expire-retention' | 'hibernate-idle' | 'webhook-sweep' | 'requeue-stuck'
 
 export async function scheduleMaintenance(deps: WorkerDeps, queues: Queues): Promise<void> {
   const every = deps.config.maintenanceEveryMs
-  const sweeps: Sweep[] = ['reap-leases', 'expire-retention', 'webhook-sweep']
+  const sweeps: Sweep[] = ['reap-leases', 'expire-retention', 'webhook-sweep', 'requeue-stuck']
   if (deps.config.hibernateAfterMs !== undefined) sweeps.push('hibernate-idle')
   else await queues.maintenance.removeJobScheduler('hibernate-idle')
   for (const sweep of sweeps) {
@@ -54,17 +56,21 @@ export async function expireRetention(deps: WorkerDeps): Promise<number> {
 }
 
 /**
- * Compares each active tenant's transaction counters in pg_stat_database with
- * the previous sweep: any session or new transaction marks it active now; a
- * tenant quiet for HIBERNATE_AFTER is hibernated.
+ * Idle as Postgres sees it: no client session open on the tenant's database
+ * now, and none opened since the previous sweep (pg_stat_database.sessions).
+ * Autovacuum and other background workers are not clients and do not count,
+ * nor do transaction counters, which autovacuum moves on an idle database.
+ * A tenant quiet for HIBERNATE_AFTER is hibernated.
  */
 export async function hibernateIdle(deps: WorkerDeps): Promise<number> {
   const after = deps.config.hibernateAfterMs
   if (after === undefined) return 0
   const tenants = await deps.db.selectFrom('tenants').selectAll().where('state', '=', 'active').execute()
   if (tenants.length === 0) return 0
-  const stats = await deps.cluster.query<{ datname: string; numbackends: number; xacts: string }>(
-    'SELECT datname, numbackends, (xact_commit + xact_rollback)::text AS xacts FROM pg_stat_database WHERE datname = ANY($1)',
+  const stats = await deps.cluster.query<{ datname: string; clients: number; sessions: string }>(
+    `SELECT d.datname, d.sessions::text AS sessions,
+            (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.datid AND a.backend_type = 'client backend')::int AS clients
+       FROM pg_stat_database d WHERE d.datname = ANY($1)`,
     [tenants.map((t) => t.database_name)],
   )
   const byName = new Map(stats.rows.map((r) => [r.datname, r]))
@@ -72,10 +78,10 @@ export async function hibernateIdle(deps: WorkerDeps): Promise<number> {
   for (const tenant of tenants) {
     const s = byName.get(tenant.database_name)
     if (!s) continue
-    if (s.numbackends > 0 || s.xacts !== tenant.activity_counter) {
+    if (s.clients > 0 || s.sessions !== tenant.activity_counter) {
       await deps.db
         .updateTable('tenants')
-        .set({ activity_counter: s.xacts, last_active_at: sql<Date>`now()` })
+        .set({ activity_counter: s.sessions, last_active_at: sql<Date>`now()` })
         .where('id', '=', tenant.id)
         .execute()
       continue
@@ -91,7 +97,63 @@ export async function hibernateIdle(deps: WorkerDeps): Promise<number> {
   return hibernated
 }
 
+const ALIVE = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'])
+
+/**
+ * A tenant whose transitional state outlived its job would wait forever: the
+ * job was lost with Redis, or BullMQ failed it (stalled twice) without the
+ * processor reporting. After STUCK_AFTER it is handed a fresh job, through
+ * the outbox like any other; the step is idempotent and resumes.
+ */
+export async function requeueStuck(deps: WorkerDeps, queues: Queues): Promise<number> {
+  const stuck = await deps.db
+    .selectFrom('tenants')
+    .selectAll()
+    .where('state', 'in', [...TRANSITIONAL_STATES])
+    .where('updated_at', '<', new Date(Date.now() - deps.config.stuckAfterMs))
+    .limit(100)
+    .execute()
+  let requeued = 0
+  for (const tenant of stuck) {
+    const rows = await deps.db
+      .selectFrom('outbox')
+      .select(['id', 'name', 'relayed_at'])
+      .where('tenant_id', '=', tenant.id)
+      .where('kind', '=', 'job')
+      .where(sql<boolean>`(payload->>'version')::int = ${tenant.version}`)
+      .orderBy('seq', 'desc')
+      .execute()
+    const step = rows.find((r) => r.name === tenant.operation) ?? rows[0]
+    if (step && step.relayed_at === null) continue // the relay has not handed it over yet
+    const job = step ? await queues.lifecycle.getJob(jobId(step.id)) : undefined
+    if (job && ALIVE.has(await job.getState())) continue
+    const name = step?.name ?? tenant.operation
+    if (!name) continue
+    await deps.db.transaction().execute(async (trx) => {
+      const locked = await trx.selectFrom('tenants').select(['version']).where('id', '=', tenant.id).forUpdate().executeTakeFirst()
+      if (locked?.version !== tenant.version) return // it moved on meanwhile
+      await trx.updateTable('tenants').set({ updated_at: sql<Date>`now()` }).where('id', '=', tenant.id).execute()
+      await trx
+        .insertInto('tenant_events')
+        .values({
+          tenant_id: tenant.id,
+          type: 'JOB_REQUEUED',
+          from_state: tenant.state,
+          to_state: tenant.state,
+          actor: 'scheduler',
+          data: JSON.stringify({ step: name, previous_job: step ? jobId(step.id) : null }),
+        })
+        .execute()
+      await writeOutbox(trx, [jobRow(tenant, name)])
+    })
+    deps.log.warn({ tenantId: tenant.id, state: tenant.state, step: name }, 'tenant stuck without a live job; job requeued')
+    requeued++
+  }
+  return requeued
+}
+
 const SWEEPS: Record<Sweep, (deps: WorkerDeps, queues: Queues) => Promise<number>> = {
+  'requeue-stuck': requeueStuck,
   'reap-leases': reapLeases,
   'expire-retention': expireRetention,
   'hibernate-idle': hibernateIdle,

@@ -162,6 +162,8 @@ export async function applyEvent(db: Db, ref: string, event: LifecycleEvent, opt
         error: next.context.error,
         ...(event.type === 'EFFECTS_APPLIED' && event.schemaVersion !== undefined ? { schema_version: event.schemaVersion } : {}),
         ...opts.extra?.(state, event),
+        // Back in use: the idle clock starts again.
+        ...(state === 'active' ? { last_active_at: sql<Date>`now()` } : {}),
         updated_at: sql<Date>`now()`,
       })
       .where('id', '=', tenant.id)
