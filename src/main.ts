@@ -12,7 +12,7 @@ import { startWorkers } from './jobs/index.js'
 import { createProducerConnection, createQueues } from './jobs/queues.js'
 import { createLogger, type Logger } from './log.js'
 import { createSecretsBackend } from './secrets/index.js'
-import { loadMasterKey } from './secrets/master-key.js'
+import { loadMasterKey, verifyMasterKey } from './secrets/master-key.js'
 import { ensureConfigEndpoint } from './webhooks/endpoints.js'
 
 export type Mode = 'start' | 'api' | 'worker'
@@ -87,6 +87,7 @@ export async function run(config: Config, mode: Mode): Promise<() => Promise<voi
     const cluster = await checkCluster(config)
     closers.push(() => cluster.end())
     const masterKey = await loadMasterKey(config, log)
+    await verifyMasterKey(db, masterKey)
     const secrets = createSecretsBackend(config, { db, cluster, log, masterKey })
     if (config.billingWebhook.url && config.billingWebhook.secret) {
       const endpoint = await ensureConfigEndpoint(db, masterKey, config.billingWebhook.url, config.billingWebhook.secret)

@@ -3,7 +3,9 @@
 import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
-import type { Config } from '../config.js'
+import { ConfigError, type Config } from '../config.js'
+import type { Db } from '../db/index.js'
+import { open, seal } from './crypto.js'
 import type { Logger } from '../log.js'
 
 export async function loadMasterKey(config: Config, log: Logger): Promise<Buffer> {
@@ -35,4 +37,28 @@ function parseKey(file: string, text: string): Buffer {
   const key = Buffer.from(text.trim(), 'base64')
   if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`)
   return key
+}
+
+const CHECK = 'master_key_check'
+
+/**
+ * The first process to start seals a check value with its master key; every
+ * later one must open it. Two processes with different keys would each seal
+ * secrets the other cannot read: refuse at start, naming the variable.
+ */
+export async function verifyMasterKey(db: Db, key: Buffer): Promise<void> {
+  await db
+    .insertInto('landlord_settings')
+    .values({ name: CHECK, value: seal(key, Buffer.from('landlord'), CHECK) })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .execute()
+  const row = await db.selectFrom('landlord_settings').select('value').where('name', '=', CHECK).executeTakeFirstOrThrow()
+  try {
+    open(key, row.value, CHECK)
+  } catch {
+    throw new ConfigError(
+      'LANDLORD_MASTER_KEY',
+      'is not the key this control plane was set up with; every process must use the same master key (LANDLORD_MASTER_KEY, or the same LANDLORD_HOME/master.key)',
+    )
+  }
 }

@@ -7,10 +7,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { loadConfig } from '../../src/config.js'
+import { ConfigError, loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/log.js'
-import { loadMasterKey } from '../../src/secrets/master-key.js'
-import { ROOT } from '../helpers.js'
+import { loadMasterKey, verifyMasterKey } from '../../src/secrets/master-key.js'
+import { ROOT, setup } from '../helpers.js'
 
 const log = createLogger('silent')
 
@@ -153,4 +153,14 @@ t.test('with LANDLORD_MASTER_KEY set, an existing master.key file is ignored', a
   const key = await loadMasterKey(loadConfig({ LANDLORD_HOME: dir, LANDLORD_MASTER_KEY: given.toString('base64') }), log)
   t.equal(key.toString('hex'), given.toString('hex'))
   t.equal(await fs.readFile(file, 'utf8'), onDisk, 'the file is untouched')
+})
+
+t.test('a process with another master key refuses to start, naming the variable', async (t) => {
+  const h = await setup(t)
+  const mine = h.config.masterKey!
+  await verifyMasterKey(h.db, mine)
+  await verifyMasterKey(h.db, mine)
+  const err = await verifyMasterKey(h.db, randomBytes(32)).catch((e: unknown) => e)
+  t.ok(err instanceof ConfigError)
+  t.equal((err as ConfigError).variable, 'LANDLORD_MASTER_KEY')
 })
