@@ -126,7 +126,7 @@ export async function deliver(deps: DeliveryDeps, deliveryId: string): Promise<F
     })
     status = res.status
     retryAfter = res.headers.get('retry-after')
-    excerpt = (await res.text().catch(() => '')).slice(0, 1024)
+    excerpt = await readExcerpt(res, 1024)
   } catch (err) {
     error = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
   }
@@ -149,11 +149,11 @@ export async function deliver(deps: DeliveryDeps, deliveryId: string): Promise<F
 
   const reason = error ?? `HTTP ${status}`
   if (status === 410) {
-    await settleFailed(db, claimed.id, attempts, status, reason)
     if (await disableEndpoint(db, endpoint.id, 'the endpoint answered 410 Gone')) {
       webhookEndpointsDisabled.inc({ reason: 'gone' })
       dlog.warn({ url: endpoint.url }, 'webhook endpoint disabled: it answered 410 Gone')
     }
+    await settleFailed(db, claimed.id, attempts, status, reason)
     webhookDeliveries.inc({ outcome: 'gone' })
     return []
   }
@@ -173,19 +173,43 @@ export async function deliver(deps: DeliveryDeps, deliveryId: string): Promise<F
     return [{ deliveryId: claimed.id, at }]
   }
 
-  // The schedule is spent: this event is given up and the line moves on.
-  await settleFailed(db, claimed.id, attempts, status, reason)
-  webhookDeliveries.inc({ outcome: 'failed' })
-  dlog.warn({ status, error }, 'webhook delivery given up after the last scheduled attempt')
+  // The schedule is spent: this event is given up and the line moves on. An
+  // endpoint failing for too long is disabled first, while this delivery still
+  // holds the line, so that no later event slips out in between.
+  let disabled = false
   if (Date.now() - failingSince.getTime() >= config.webhookDisableAfterMs) {
     const days = Math.round(config.webhookDisableAfterMs / 86_400_000)
-    if (await disableEndpoint(db, endpoint.id, `failing since ${failingSince.toISOString()} (WEBHOOK_DISABLE_AFTER ${days}d)`)) {
+    disabled = await disableEndpoint(db, endpoint.id, `failing since ${failingSince.toISOString()} (WEBHOOK_DISABLE_AFTER ${days}d)`)
+    if (disabled) {
       webhookEndpointsDisabled.inc({ reason: 'failing' })
       dlog.warn({ url: endpoint.url, failingSince }, 'webhook endpoint disabled: failing beyond WEBHOOK_DISABLE_AFTER')
     }
-    return []
   }
-  return nextInLine(db, endpoint.id, claimed.tenant_id)
+  await settleFailed(db, claimed.id, attempts, status, reason)
+  webhookDeliveries.inc({ outcome: 'failed' })
+  dlog.warn({ status, error }, 'webhook delivery given up after the last scheduled attempt')
+  return disabled ? [] : nextInLine(db, endpoint.id, claimed.tenant_id)
+}
+
+/** At most `max` bytes of the body: a receiver streaming megabytes costs us nothing. */
+async function readExcerpt(res: Response, max: number): Promise<string> {
+  if (!res.body) return ''
+  const reader = res.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  try {
+    while (size < max) {
+      const { done, value } = await reader.read()
+      if (done) break
+      chunks.push(value)
+      size += value.length
+    }
+  } catch {
+    // A body cut short still leaves what was read.
+  } finally {
+    await reader.cancel().catch(() => {})
+  }
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8')
 }
 
 async function settleFailed(db: Db, id: string, attempts: number, status: number | null, reason: string) {
@@ -211,9 +235,10 @@ export async function sweepWebhooks(db: Db): Promise<{ events: string[]; deliver
     .limit(500)
     .execute()
   const due = await sql<{ id: string; next_attempt_at: Date }>`
-    SELECT DISTINCT ON (endpoint_id, tenant_id) id, next_attempt_at FROM webhook_deliveries
-     WHERE status IN ('pending', 'delivering')
-     ORDER BY endpoint_id, tenant_id, seq`.execute(db)
+    SELECT DISTINCT ON (d.endpoint_id, d.tenant_id) d.id, d.next_attempt_at
+      FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+     WHERE d.status IN ('pending', 'delivering') AND e.enabled AND e.deleted_at IS NULL
+     ORDER BY d.endpoint_id, d.tenant_id, d.seq`.execute(db)
   return { events: events.map((e) => e.id), deliveries: due.rows.map((r) => ({ deliveryId: r.id, at: r.next_attempt_at })) }
 }
 

@@ -63,6 +63,8 @@ export async function createEndpoint(db: Db, masterKey: Buffer, input: EndpointI
 export async function ensureConfigEndpoint(db: Db, masterKey: Buffer, rawUrl: string, secret: string): Promise<Endpoint> {
   const url = checkWebhookUrl(rawUrl)
   return db.transaction().execute(async (trx) => {
+    // API and worker may start together on a fresh database: there may be no row to lock yet.
+    await sql`SELECT pg_advisory_xact_lock(hashtext('landlord.config_endpoint'))`.execute(trx)
     const existing = await trx.selectFrom('webhook_endpoints').selectAll().where('managed_by', '=', 'config').forUpdate().executeTakeFirst()
     if (!existing) {
       const id = randomUUID()
@@ -143,6 +145,13 @@ export async function deleteEndpoint(db: Db, id: string, actor: string): Promise
       .set({ deleted_at: sql<Date>`now()`, enabled: false, updated_at: sql<Date>`now()` })
       .where('id', '=', endpoint.id)
       .execute()
+    // Nothing will ever send these: settle them rather than leave them pending.
+    await trx
+      .updateTable('webhook_deliveries')
+      .set({ status: 'failed', last_error: 'endpoint deleted', locked_until: null })
+      .where('endpoint_id', '=', endpoint.id)
+      .where('status', 'in', ['pending', 'delivering'])
+      .execute()
     await recordEvent(trx, endpoint.id, 'deleted', actor)
   })
 }
@@ -195,7 +204,14 @@ export async function listDeliveries(db: Db, endpointId: string, filter: Deliver
 export async function retryDelivery(db: Db, id: string, actor: string) {
   if (!UUID.test(id)) throw deliveryNotFound(id)
   return db.transaction().execute(async (trx) => {
-    const delivery = await trx.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
+    const delivery = await trx
+      .selectFrom('webhook_deliveries')
+      .innerJoin('webhook_endpoints', 'webhook_endpoints.id', 'webhook_deliveries.endpoint_id')
+      .selectAll('webhook_deliveries')
+      .where('webhook_deliveries.id', '=', id)
+      .where('webhook_endpoints.deleted_at', 'is', null)
+      .forUpdate()
+      .executeTakeFirst()
     if (!delivery) throw deliveryNotFound(id)
     if (delivery.status === 'pending' || delivery.status === 'delivering') throw deliveryInFlight(delivery.status)
     const updated = await trx
