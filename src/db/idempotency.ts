@@ -25,8 +25,10 @@ export async function claimKey(db: Db, principal: string, key: string, requestHa
         .where((eb) =>
           eb.or([
             eb('idempotency_keys.created_at', '<', sql<Date>`now() - interval '24 hours'`),
+            // An abandoned claim is taken over only by the same request: another body is still a 422.
             eb.and([
               eb('idempotency_keys.status_code', 'is', null),
+              eb('idempotency_keys.request_hash', '=', requestHash),
               eb('idempotency_keys.created_at', '<', sql<Date>`now() - interval '1 minute'`),
             ]),
           ]),

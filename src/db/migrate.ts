@@ -32,7 +32,8 @@ export async function ensureControlDatabase(url: string): Promise<boolean> {
     await client.query(`CREATE DATABASE ${quoteIdent(name)}`)
     return true
   } catch (err) {
-    if ((err as { code?: string }).code === '42P04') return false // created meanwhile
+    // Created meanwhile by another process starting at the same time.
+    if (['42P04', '23505'].includes((err as { code?: string }).code ?? '')) return false
     throw err
   } finally {
     await client.end()

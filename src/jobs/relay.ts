@@ -61,12 +61,21 @@ export class OutboxRelay {
     client.on('error', (err) => {
       this.opts.log.warn({ err }, 'outbox listener lost; polling until it is back')
       if (this.listener === client) this.listener = undefined
-      if (!this.stopped) setTimeout(() => void this.listen().catch(() => {}), 1000).unref()
+      void client.end().catch(() => {})
+      this.relisten(1000)
     })
     await client.connect()
     await client.query(`LISTEN ${OUTBOX_CHANNEL}`)
     if (this.stopped) return void (await client.end())
     this.listener = client
+  }
+
+  /** Reconnects the listener, backing off up to 30 s, until it works or the relay stops. */
+  private relisten(delayMs: number): void {
+    if (this.stopped) return
+    setTimeout(() => {
+      this.listen().catch(() => this.relisten(Math.min(delayMs * 2, 30_000)))
+    }, delayMs).unref()
   }
 
   private kick(): void {
