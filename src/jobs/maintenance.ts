@@ -3,7 +3,9 @@
 //  - reap-leases: revoke leases past their expiry (drop their roles)
 //  - expire-retention: wipe decommissioned tenants whose retention ran out (unless held)
 //  - hibernate-idle: hibernate tenants idle longer than HIBERNATE_AFTER, idle as
-//    Postgres sees it (no session, no new transaction), not only Landlord's API
+//    Postgres sees it (no client session, none opened), not only Landlord's API
+//  - requeue-stuck: hand a fresh job to a tenant whose transitional state outlived its job
+//  - webhook-sweep: re-trigger webhook fan-outs and deliveries whose trigger was lost
 import type { Job } from 'bullmq'
 import { sql } from 'kysely'
 import { LandlordError } from '../errors.js'
