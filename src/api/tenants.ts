@@ -1,6 +1,7 @@
 // Tenant routes: onboarding, reading the registry, status and history.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Tenant, TenantEvent } from '../db/schema.js'
+import { completeKey } from '../db/idempotency.js'
 import { findTenant, listTenants, tenantEvents } from '../db/tenants.js'
 import { tenantNotFound } from '../errors.js'
 import { isStable } from '../lifecycle/events.js'
@@ -67,7 +68,11 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
       },
     },
     async (request, reply) => {
-      const tenant = await createTenant(db, config.tenantDbPrefix, request.body, request.principal)
+      const key = request.idempotencyKey
+      // The replayable response is committed with the tenant itself.
+      const tenant = await createTenant(db, config.tenantDbPrefix, request.body, request.principal, key
+        ? (trx, t) => completeKey(trx, request.principal, key, { status_code: 202, response: tenantResource(t), location: `/tenants/${t.id}` })
+        : undefined)
       request.log.info({ tenantId: tenant.id }, 'tenant registered')
       return reply.code(202).header('location', `/tenants/${tenant.id}`).send(tenantResource(tenant))
     },

@@ -1,8 +1,8 @@
 // Idempotency keys: the first response to a (principal, key) is stored and
 // replayed; the same key with another request is refused.
-import { sql } from 'kysely'
+import { sql, type Transaction } from 'kysely'
 import type { Db } from './index.js'
-import type { IdempotencyKeyTable } from './schema.js'
+import type { Database, IdempotencyKeyTable } from './schema.js'
 
 export type Claim =
   | { kind: 'claimed' }
@@ -50,7 +50,7 @@ export async function claimKey(db: Db, principal: string, key: string, requestHa
 }
 
 export async function completeKey(
-  db: Db,
+  db: Db | Transaction<Database>,
   principal: string,
   key: string,
   result: Pick<IdempotencyKeyTable, 'status_code' | 'location'> & { response: unknown },

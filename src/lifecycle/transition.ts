@@ -87,8 +87,18 @@ export async function writeOutbox(trx: Transaction<Database>, rows: NewOutboxRow
   await sql`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`.execute(trx)
 }
 
-/** Registers a tenant in `provisioning` and queues its provisioning job. */
-export async function createTenant(db: Db, prefix: string, input: NewTenantInput, actor: string): Promise<Tenant> {
+/**
+ * Registers a tenant in `provisioning` and queues its provisioning job.
+ * `within` runs in the same transaction once the tenant is written: the API
+ * records its idempotent response there, so a crash cannot separate the two.
+ */
+export async function createTenant(
+  db: Db,
+  prefix: string,
+  input: NewTenantInput,
+  actor: string,
+  within?: (trx: Transaction<Database>, tenant: Tenant) => Promise<void>,
+): Promise<Tenant> {
   const problem = slugProblem(input.slug)
   if (problem) throw invalidSlug(input.slug, problem)
   const [snapshot, actions] = initialTransition(tenantMachine)
@@ -117,6 +127,7 @@ export async function createTenant(db: Db, prefix: string, input: NewTenantInput
       .values({ tenant_id: tenant.id, type: 'CREATE', from_state: null, to_state: tenant.state, actor, data: '{}' })
       .execute()
     await writeOutbox(trx, outboxRows(tenant, actions))
+    await within?.(trx, tenant)
     return tenant
   })
 }
