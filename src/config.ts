@@ -49,6 +49,8 @@ export interface Config {
   readonly maintenanceEveryMs: number
   /** A tenant this long in a transitional state with no live job gets a fresh one (STUCK_AFTER, default PT15M). */
   readonly stuckAfterMs: number
+  /** How long relayed outbox rows and settled webhook deliveries are kept (HISTORY_RETENTION, default P30D). */
+  readonly historyRetentionMs: number
   /** Idle time before hibernation (HIBERNATE_AFTER); undefined means never. */
   readonly hibernateAfterMs: number | undefined
   /** Delays between webhook attempts (WEBHOOK_RETRY_SCHEDULE). */
@@ -181,6 +183,7 @@ export function loadConfig(env: Env = process.env): Config {
     wakeTimeoutMs: isoDuration(env, 'WAKE_TIMEOUT', 'PT30S'),
     maintenanceEveryMs: shortDuration(env, 'MAINTENANCE_INTERVAL', '60s'),
     stuckAfterMs: isoDuration(env, 'STUCK_AFTER', 'PT15M'),
+    historyRetentionMs: isoDuration(env, 'HISTORY_RETENTION', 'P30D'),
     hibernateAfterMs: hibernateAfter === undefined ? undefined : isoDuration(env, 'HIBERNATE_AFTER', hibernateAfter),
     webhookRetryScheduleMs: Object.freeze(scheduleMs as number[]),
     webhookDisableAfterMs: isoDuration(env, 'WEBHOOK_DISABLE_AFTER', 'P5D'),

@@ -6,6 +6,7 @@
 //    Postgres sees it (no client session, none opened), not only Landlord's API
 //  - requeue-stuck: hand a fresh job to a tenant whose transitional state outlived its job
 //  - webhook-sweep: re-trigger webhook fan-outs and deliveries whose trigger was lost
+//  - prune: delete expired idempotency keys, old outbox rows and delivery logs
 import type { Job } from 'bullmq'
 import { sql } from 'kysely'
 import { LandlordError } from '../errors.js'
@@ -17,11 +18,11 @@ import { createWorker, type Queues } from './queues.js'
 import { sweepAndEnqueue } from './workers/webhooks.js'
 
 export const MAINTENANCE_QUEUE = 'maintenance'
-export type Sweep = 'reap-leases' | 'expire-retention' | 'hibernate-idle' | 'webhook-sweep' | 'requeue-stuck'
+export type Sweep = 'reap-leases' | 'expire-retention' | 'hibernate-idle' | 'webhook-sweep' | 'requeue-stuck' | 'prune'
 
 export async function scheduleMaintenance(deps: WorkerDeps, queues: Queues): Promise<void> {
   const every = deps.config.maintenanceEveryMs
-  const sweeps: Sweep[] = ['reap-leases', 'expire-retention', 'webhook-sweep', 'requeue-stuck']
+  const sweeps: Sweep[] = ['reap-leases', 'expire-retention', 'webhook-sweep', 'requeue-stuck', 'prune']
   if (deps.config.hibernateAfterMs !== undefined) sweeps.push('hibernate-idle')
   else await queues.maintenance.removeJobScheduler('hibernate-idle')
   for (const sweep of sweeps) {
@@ -154,7 +155,39 @@ export async function requeueStuck(deps: WorkerDeps, queues: Queues): Promise<nu
   return requeued
 }
 
+/**
+ * Deletes what has served its purpose: idempotency keys past their 24 hours,
+ * settled webhook deliveries and their attempts, and relayed outbox rows no
+ * delivery refers to, once older than HISTORY_RETENTION. Tenant history is
+ * evidence and is never pruned. Batches of 1000 keep each statement short.
+ */
+export async function prune(deps: WorkerDeps): Promise<number> {
+  const { db } = deps
+  const cutoff = new Date(Date.now() - deps.config.historyRetentionMs)
+  const keys = await db.deleteFrom('idempotency_keys').where('created_at', '<', sql<Date>`now() - interval '24 hours'`).executeTakeFirst()
+  const settled = db
+    .selectFrom('webhook_deliveries')
+    .select('id')
+    .where('status', 'in', ['succeeded', 'failed'])
+    .where('created_at', '<', cutoff)
+    .limit(1000)
+  const ids = (await settled.execute()).map((d) => d.id)
+  if (ids.length > 0) {
+    await db.deleteFrom('webhook_attempts').where('delivery_id', 'in', ids).execute()
+    await db.deleteFrom('webhook_deliveries').where('id', 'in', ids).execute()
+  }
+  const outbox = await sql`
+    DELETE FROM outbox WHERE id IN (
+      SELECT o.id FROM outbox o
+       WHERE o.relayed_at IS NOT NULL AND o.created_at < ${cutoff}
+         AND (o.kind <> 'webhook' OR o.fanned_out_at IS NOT NULL)
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = o.id)
+       LIMIT 1000)`.execute(db)
+  return Number(keys.numDeletedRows) + ids.length + Number(outbox.numAffectedRows ?? 0n)
+}
+
 const SWEEPS: Record<Sweep, (deps: WorkerDeps, queues: Queues) => Promise<number>> = {
+  prune,
   'requeue-stuck': requeueStuck,
   'reap-leases': reapLeases,
   'expire-retention': expireRetention,
