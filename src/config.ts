@@ -17,6 +17,8 @@ export interface Config {
   readonly port: number
   /** API listen address (HOST, default 127.0.0.1). */
   readonly host: string
+  /** `landlord worker` only: serve /metrics and /healthz on this port (METRICS_PORT, unset: none). */
+  readonly metricsPort: number | undefined
   /** Control-plane database, created when missing (DATABASE_URL). */
   readonly databaseUrl: string
   /** Admin connection to the cluster that holds tenant databases (TENANT_CLUSTER_URL). */
@@ -162,6 +164,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   return Object.freeze({
     port: integer(env, 'PORT', 3000, 0, 65535),
+    metricsPort: optional(env, 'METRICS_PORT') === undefined ? undefined : integer(env, 'METRICS_PORT', 0, 1, 65535),
     host: read(env, 'HOST', '127.0.0.1'),
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/landlord', ['postgres:', 'postgresql:']),
     tenantClusterUrl: url(env, 'TENANT_CLUSTER_URL', 'postgres://postgres@127.0.0.1:5432/postgres', ['postgres:', 'postgresql:']),

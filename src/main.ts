@@ -9,6 +9,7 @@ import { ensureAdminKey } from './db/api-keys.js'
 import { createDb, redactUrl, type Db } from './db/index.js'
 import { ensureControlDatabase, migrateToLatest } from './db/migrate.js'
 import { startWorkers } from './jobs/index.js'
+import { serveWorkerMetrics } from './jobs/metrics-server.js'
 import { createProducerConnection, createQueues } from './jobs/queues.js'
 import { createLogger, type Logger } from './log.js'
 import { createSecretsBackend } from './secrets/index.js'
@@ -100,6 +101,11 @@ export async function run(config: Config, mode: Mode): Promise<() => Promise<voi
       const workers = await startWorkers({ config, db, cluster, secrets, masterKey, log }, queues)
       closers.push(() => workers.close())
       log.info({ concurrency: config.workerConcurrency }, 'workers started')
+      if (mode === 'worker' && config.metricsPort !== undefined) {
+        const server = await serveWorkerMetrics(config.host, config.metricsPort)
+        closers.push(() => new Promise((resolve) => server.close(resolve)))
+        log.info({ port: config.metricsPort }, 'worker metrics served')
+      }
     }
 
     if (mode !== 'worker') {

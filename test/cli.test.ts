@@ -112,3 +112,33 @@ t.test('start: creates the control database, serves the API, onboards a tenant, 
   t.equal(await run.code, 0, 'exits 0 after a graceful shutdown')
   t.notMatch(run.err(), /"level":(50|60)/, 'no error was logged')
 })
+
+t.test('worker: with METRICS_PORT, a worker serves its metrics and health, and stops cleanly', async (t) => {
+  const id = uniqueId()
+  const control = `landlord_test_${id}`
+  t.teardown(() => dropDatabases(`lt${id}_`, control))
+  const port = 20000 + Math.floor(Math.random() * 20000)
+  const run = landlord(['worker'], {
+    METRICS_PORT: String(port),
+    DATABASE_URL: withDatabase(PG_URL, control),
+    TENANT_CLUSTER_URL: PG_URL,
+    REDIS_URL,
+    TENANT_DB_PREFIX: `lt${id}_`,
+    QUEUE_PREFIX: `landlord-test-${id}`,
+    LANDLORD_ADMIN_KEY: ADMIN_KEY,
+    LANDLORD_MASTER_KEY: Buffer.alloc(32, 1).toString('base64'),
+    LOG_LEVEL: 'warn',
+  })
+  t.teardown(() => run.kill('SIGKILL'))
+  const metrics = await waitFor(
+    () => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => (r.ok ? r.text() : undefined), () => undefined),
+    20_000,
+    () => `worker metrics; stderr: ${run.err()}`,
+  )
+  t.match(metrics, /# HELP landlord_lifecycle_jobs_total/)
+  t.match(metrics, /# HELP landlord_webhook_attempts_total/)
+  t.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200)
+  t.equal((await fetch(`http://127.0.0.1:${port}/tenants`)).status, 404, 'no API on a worker')
+  run.kill('SIGTERM')
+  t.equal(await run.code, 0)
+})

@@ -140,6 +140,15 @@ t.test('webhook delivery', async (t) => {
     )
   })
 
+  t.test('a redirect is a failure, never followed', async (t) => {
+    await endpoint('/moved', { event_types: ['tenant.created'] })
+    receiver.respond('/moved', (_r, nth) => (nth === 0 ? { status: 302, headers: { location: receiver.url('/elsewhere') } } : { status: 200 }))
+    await onboard('moved')
+    await until('the retry after the redirect', () => at('/moved').length >= 2)
+    t.same(at('/moved').map((r) => r.status), [302, 200])
+    t.equal(at('/elsewhere').length, 0, 'the Location was not followed')
+  })
+
   t.test('Retry-After is honoured', async (t) => {
     await endpoint('/later', { event_types: ['tenant.created'] })
     receiver.respond('/later', (_r, nth) => (nth === 0 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 }))
