@@ -89,3 +89,11 @@ export const invalidWebhookUrl = (why: string) => new LandlordError('LANDLORD_IN
 
 export const tenantGone = (state: string) =>
   new LandlordError('LANDLORD_TENANT_WIPED', 409, 'Tenant wiped', `The tenant is ${state}: it has no database and no credentials left.`, { state })
+
+export const endpointManaged = () =>
+  new LandlordError(
+    'LANDLORD_WEBHOOK_ENDPOINT_MANAGED',
+    409,
+    'Endpoint managed by configuration',
+    'This endpoint comes from BILLING_WEBHOOK_URL: unset the variable to remove it, or disable it with PATCH {"enabled": false}.',
+  )

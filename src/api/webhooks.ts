@@ -140,7 +140,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, mast
         tags,
         operationId: 'deleteWebhookEndpoint',
         params: EndpointRef,
-        response: { 204: { type: 'null', description: 'Deleted' }, ...problems(401, 404) },
+        response: { 204: { type: 'null', description: 'Deleted' }, ...problems(401, 404, 409) },
       },
     },
     async (request, reply) => {

@@ -122,6 +122,8 @@ export interface WebhookDeliveryTable {
   attempts: Generated<number>
   next_attempt_at: Timestamp
   locked_until: Date | null
+  /** The current attempt's claim: outcomes are written only while it holds. */
+  claim_token: string | null
   last_status_code: number | null
   last_error: string | null
   created_at: Timestamp

@@ -57,9 +57,17 @@ export async function fanOut(db: Db, outboxId: string): Promise<FollowUp[]> {
 
 /** Claims a due delivery at the head of its line, or returns undefined. */
 async function claim(db: Db, id: string, lockMs: number) {
-  const result = await sql<{ id: string; endpoint_id: string; event_id: string; tenant_id: string | null; attempts: number; seq: string }>`
+  const result = await sql<{
+    id: string
+    endpoint_id: string
+    event_id: string
+    tenant_id: string | null
+    attempts: number
+    seq: string
+    claim_token: string
+  }>`
     UPDATE webhook_deliveries d
-       SET status = 'delivering', locked_until = now() + ${`${lockMs} milliseconds`}::interval
+       SET status = 'delivering', locked_until = now() + ${`${lockMs} milliseconds`}::interval, claim_token = gen_random_uuid()
      WHERE d.id = ${id}
        AND (d.status = 'pending' OR (d.status = 'delivering' AND d.locked_until < now()))
        AND d.next_attempt_at <= now()
@@ -72,7 +80,7 @@ async function claim(db: Db, id: string, lockMs: number) {
              SELECT 1 FROM outbox o
               WHERE o.kind = 'webhook' AND o.tenant_id IS NOT DISTINCT FROM d.tenant_id
                 AND o.seq < d.seq AND o.fanned_out_at IS NULL)
-    RETURNING d.id, d.endpoint_id, d.event_id, d.tenant_id, d.attempts, d.seq`.execute(db)
+    RETURNING d.id, d.endpoint_id, d.event_id, d.tenant_id, d.attempts, d.seq, d.claim_token`.execute(db)
   return result.rows[0]
 }
 
@@ -140,6 +148,7 @@ export async function deliver(deps: DeliveryDeps, deliveryId: string): Promise<F
       .updateTable('webhook_deliveries')
       .set({ status: 'succeeded', attempts, delivered_at: sql<Date>`now()`, last_status_code: status, last_error: null, locked_until: null })
       .where('id', '=', claimed.id)
+      .where('claim_token', '=', claimed.claim_token)
       .execute()
     await db.updateTable('webhook_endpoints').set({ failing_since: null }).where('id', '=', endpoint.id).execute()
     webhookDeliveries.inc({ outcome: 'succeeded' })
@@ -153,7 +162,7 @@ export async function deliver(deps: DeliveryDeps, deliveryId: string): Promise<F
       webhookEndpointsDisabled.inc({ reason: 'gone' })
       dlog.warn({ url: endpoint.url }, 'webhook endpoint disabled: it answered 410 Gone')
     }
-    await settleFailed(db, claimed.id, attempts, status, reason)
+    await settleFailed(db, claimed, attempts, status, reason)
     webhookDeliveries.inc({ outcome: 'gone' })
     return []
   }
@@ -167,6 +176,7 @@ export async function deliver(deps: DeliveryDeps, deliveryId: string): Promise<F
       .updateTable('webhook_deliveries')
       .set({ status: 'pending', attempts, next_attempt_at: at, last_status_code: status, last_error: reason, locked_until: null })
       .where('id', '=', claimed.id)
+      .where('claim_token', '=', claimed.claim_token)
       .execute()
     webhookDeliveries.inc({ outcome: 'retrying' })
     dlog.info({ status, error, retryAt: at }, 'webhook attempt failed; will retry')
@@ -185,7 +195,7 @@ export async function deliver(deps: DeliveryDeps, deliveryId: string): Promise<F
       dlog.warn({ url: endpoint.url, failingSince }, 'webhook endpoint disabled: failing beyond WEBHOOK_DISABLE_AFTER')
     }
   }
-  await settleFailed(db, claimed.id, attempts, status, reason)
+  await settleFailed(db, claimed, attempts, status, reason)
   webhookDeliveries.inc({ outcome: 'failed' })
   dlog.warn({ status, error }, 'webhook delivery given up after the last scheduled attempt')
   return disabled ? [] : nextInLine(db, endpoint.id, claimed.tenant_id)
@@ -212,11 +222,12 @@ async function readExcerpt(res: Response, max: number): Promise<string> {
   return Buffer.concat(chunks).subarray(0, max).toString('utf8')
 }
 
-async function settleFailed(db: Db, id: string, attempts: number, status: number | null, reason: string) {
+async function settleFailed(db: Db, claimed: { id: string; claim_token: string }, attempts: number, status: number | null, reason: string) {
   await db
     .updateTable('webhook_deliveries')
     .set({ status: 'failed', attempts, last_status_code: status, last_error: reason, locked_until: null })
-    .where('id', '=', id)
+    .where('id', '=', claimed.id)
+    .where('claim_token', '=', claimed.claim_token)
     .execute()
 }
 

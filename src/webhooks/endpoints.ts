@@ -5,7 +5,7 @@ import { sql, type Transaction } from 'kysely'
 import type { Db } from '../db/index.js'
 import type { Database, WebhookEndpointTable } from '../db/schema.js'
 import type { Selectable } from 'kysely'
-import { deliveryInFlight, deliveryNotFound, endpointNotFound, invalidWebhookUrl } from '../errors.js'
+import { deliveryInFlight, deliveryNotFound, endpointManaged, endpointNotFound, invalidWebhookUrl } from '../errors.js'
 import { writeOutbox } from '../lifecycle/transition.js'
 import { generateSecret, sealSecret } from './sign.js'
 
@@ -140,6 +140,8 @@ export async function updateEndpoint(db: Db, id: string, change: EndpointChange,
 export async function deleteEndpoint(db: Db, id: string, actor: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const endpoint = await getEndpoint(trx, id)
+    // It would come back at the next start: the configuration owns it.
+    if (endpoint.managed_by === 'config') throw endpointManaged()
     await trx
       .updateTable('webhook_endpoints')
       .set({ deleted_at: sql<Date>`now()`, enabled: false, updated_at: sql<Date>`now()` })
@@ -148,7 +150,7 @@ export async function deleteEndpoint(db: Db, id: string, actor: string): Promise
     // Nothing will ever send these: settle them rather than leave them pending.
     await trx
       .updateTable('webhook_deliveries')
-      .set({ status: 'failed', last_error: 'endpoint deleted', locked_until: null })
+      .set({ status: 'failed', last_error: 'endpoint deleted', locked_until: null, claim_token: null })
       .where('endpoint_id', '=', endpoint.id)
       .where('status', 'in', ['pending', 'delivering'])
       .execute()
@@ -216,7 +218,7 @@ export async function retryDelivery(db: Db, id: string, actor: string) {
     if (delivery.status === 'pending' || delivery.status === 'delivering') throw deliveryInFlight(delivery.status)
     const updated = await trx
       .updateTable('webhook_deliveries')
-      .set({ status: 'pending', next_attempt_at: sql<Date>`now()`, locked_until: null })
+      .set({ status: 'pending', next_attempt_at: sql<Date>`now()`, locked_until: null, claim_token: null })
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirstOrThrow()

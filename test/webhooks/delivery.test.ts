@@ -231,6 +231,26 @@ t.test('webhook delivery', async (t) => {
     t.equal(again.id, first.id, 'the same endpoint')
     t.equal(again.url, receiver.url('/billing2'))
     t.equal((await db.selectFrom('webhook_endpoints').select('id').where('managed_by', '=', 'config').execute()).length, 1)
+    const del = await app.inject({ method: 'DELETE', url: `/webhook-endpoints/${first.id}`, headers: auth })
+    t.equal(del.statusCode, 409, 'the configuration owns it: it cannot be deleted through the API')
+    t.equal(del.json().code, 'LANDLORD_WEBHOOK_ENDPOINT_MANAGED')
+  })
+
+  t.test('an endpoint deleted while an attempt is in flight stays settled', async (t) => {
+    const ep = await endpoint('/slow', { event_types: ['tenant.created'] })
+    receiver.respond('/slow', () => ({ status: 500, delayMs: 500 }))
+    await onboard('slowpoke')
+    await until('the attempt in flight', () => at('/slow').length === 1)
+    t.equal((await app.inject({ method: 'DELETE', url: `/webhook-endpoints/${ep.id}`, headers: auth })).statusCode, 204)
+    const row = await db.selectFrom('webhook_deliveries').selectAll().where('endpoint_id', '=', ep.id).executeTakeFirstOrThrow()
+    t.match(row, { status: 'failed', last_error: 'endpoint deleted' })
+    // The worker's late 500 must not put it back to pending.
+    await waitFor(async () => {
+      const attempts = await db.selectFrom('webhook_attempts').select('id').where('delivery_id', '=', row.id).execute()
+      return attempts.length === 1 ? true : undefined
+    })
+    const after = await db.selectFrom('webhook_deliveries').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow()
+    t.match(after, { status: 'failed', last_error: 'endpoint deleted' })
   })
 
   t.test('secrets never reach the logs', async (t) => {

@@ -14,7 +14,7 @@ export interface Received {
   status: number
 }
 
-export type Responder = (req: Received, nth: number) => { status: number; headers?: Record<string, string>; body?: string }
+export type Responder = (req: Received, nth: number) => { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
 
 export async function startReceiver() {
   const received: Received[] = []
@@ -38,8 +38,10 @@ export async function startReceiver() {
       const answer = respond(entry, nth)
       entry.status = answer.status
       received.push(entry)
-      res.writeHead(answer.status, answer.headers)
-      res.end(answer.body ?? '')
+      setTimeout(() => {
+        res.writeHead(answer.status, answer.headers)
+        res.end(answer.body ?? '')
+      }, answer.delayMs ?? 0)
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

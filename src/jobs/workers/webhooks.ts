@@ -17,8 +17,14 @@ export async function enqueueDeliveries(queue: Queue, followUps: FollowUp[]): Pr
   await queue.addBulk(
     followUps.map(({ deliveryId, at }) => {
       const delay = at ? Math.max(at.getTime() - Date.now(), 0) : 0
-      // Same delivery and time: one trigger. Completed triggers are removed, so a later one is never swallowed.
-      return { name: 'deliver', data: { deliveryId }, opts: { jobId: `wd-${deliveryId}-${at?.getTime() ?? 0}`, delay, removeOnComplete: true } }
+      // Same delivery and time: one trigger while it waits. Finished triggers,
+      // failed ones included, are removed at once, so a later one is never
+      // swallowed by a kept job of the same id. The claim stops double sends.
+      return {
+        name: 'deliver',
+        data: { deliveryId },
+        opts: { jobId: `wd-${deliveryId}-${at?.getTime() ?? 0}`, delay, removeOnComplete: true, removeOnFail: true },
+      }
     }),
   )
 }
