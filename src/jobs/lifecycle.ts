@@ -112,7 +112,7 @@ export async function runLifecycleJob(deps: WorkerDeps, job: Job<LifecycleJobDat
 
   try {
     const result = (await handler(ctx)) ?? {}
-    await applyEvent(deps.db, tenant.id, { type: 'EFFECTS_APPLIED', ...result }, { actor: 'worker', expectState: state })
+    await applyEvent(deps.db, tenant.id, { type: 'EFFECTS_APPLIED', ...result }, { actor: 'worker', expectState: state, expectVersion: job.data.version })
     log.info('step applied')
     lifecycleJobs.inc({ step, outcome: 'applied' })
     return 'applied'
@@ -126,7 +126,7 @@ export async function runLifecycleJob(deps: WorkerDeps, job: Job<LifecycleJobDat
         deps.db,
         tenant.id,
         { type: 'EFFECTS_FAILED', error: message },
-        { actor: 'worker', expectState: state, data: { step, attempts: job.attemptsMade + 1 } },
+        { actor: 'worker', expectState: state, expectVersion: job.data.version, data: { step, attempts: job.attemptsMade + 1 } },
       )
     }
     throw err

@@ -93,7 +93,14 @@ export async function hibernateIdle(deps: WorkerDeps): Promise<number> {
     const t = await applyEvent(deps.db, tenant.id, { type: 'HIBERNATE' }, {
       actor: 'scheduler',
       expectState: 'active',
+      // Someone asked for credentials meanwhile: not idle after all.
+      check: (locked) => {
+        if (locked.last_active_at.getTime() !== tenant.last_active_at.getTime()) throw new LandlordError('LANDLORD_NOT_IDLE', 409, 'Not idle', 'active again')
+      },
       data: { reason: 'idle', idle_since: tenant.last_active_at.toISOString() },
+    }).catch((err: unknown) => {
+      if (err instanceof LandlordError && err.code === 'LANDLORD_NOT_IDLE') return undefined
+      throw err
     })
     if (t) hibernated++
   }
@@ -135,7 +142,13 @@ export async function requeueStuck(deps: WorkerDeps, queues: Queues): Promise<nu
     await deps.db.transaction().execute(async (trx) => {
       const locked = await trx.selectFrom('tenants').select(['version']).where('id', '=', tenant.id).forUpdate().executeTakeFirst()
       if (locked?.version !== tenant.version) return // it moved on meanwhile
-      await trx.updateTable('tenants').set({ updated_at: sql<Date>`now()` }).where('id', '=', tenant.id).execute()
+      // A new version: a job of the old run that turns up after all is no longer wanted.
+      const bumped = await trx
+        .updateTable('tenants')
+        .set({ version: tenant.version + 1, updated_at: sql<Date>`now()` })
+        .where('id', '=', tenant.id)
+        .returningAll()
+        .executeTakeFirstOrThrow()
       await trx
         .insertInto('tenant_events')
         .values({
@@ -147,7 +160,7 @@ export async function requeueStuck(deps: WorkerDeps, queues: Queues): Promise<nu
           data: JSON.stringify({ step: name, previous_job: step ? jobId(step.id) : null }),
         })
         .execute()
-      await writeOutbox(trx, [jobRow(tenant, name)])
+      await writeOutbox(trx, [jobRow(bumped, name)])
     })
     deps.log.warn({ tenantId: tenant.id, state: tenant.state, step: name }, 'tenant stuck without a live job; job requeued')
     requeued++

@@ -54,6 +54,7 @@ export async function issueCredentials(
   ref: string,
   principal: string,
   idempotencyKey?: string,
+  rounds = 2,
 ): Promise<Credentials> {
   const { db, secrets, config } = deps
   const tenant = await untilActive(db, ref, principal, config.wakeTimeoutMs)
@@ -69,6 +70,10 @@ export async function issueCredentials(
   const after = await findTenant(db, tenant.id)
   if (after?.state !== 'active') {
     await secrets.revokeAll(tenant)
+    // Hibernated by the idle sweep at this very moment: wake it again, once.
+    if (rounds > 1 && after && (after.state === 'hibernating' || after.state === 'hibernated')) {
+      return issueCredentials(deps, ref, principal, idempotencyKey, rounds - 1)
+    }
     throw tenantLocked(after?.state ?? 'wiped')
   }
   return { ...issued, ...connectionInfo(config, tenant) }

@@ -136,6 +136,8 @@ export interface ApplyOptions {
   actor: string
   /** Workers pass the state they worked for: a stale report is then ignored, not an error. */
   expectState?: string
+  /** With expectState: the version the job was queued at; a report from an older run is ignored. */
+  expectVersion?: number
   /** Checks on the locked row before the event is applied (throw to refuse). */
   check?: (tenant: Tenant) => void
   /** Extra columns to write with the transition (e.g. `wipe_after`). */
@@ -153,6 +155,7 @@ export async function applyEvent(db: Db, ref: string, event: LifecycleEvent, opt
     const tenant = await findTenant(trx, ref, { forUpdate: true })
     if (!tenant) throw tenantNotFound(ref)
     if (opts.expectState !== undefined && tenant.state !== opts.expectState) return undefined
+    if (opts.expectVersion !== undefined && tenant.version !== opts.expectVersion) return undefined
     opts.check?.(tenant)
     const wipes =
       event.type === 'WIPE' ||

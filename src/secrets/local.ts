@@ -9,6 +9,7 @@ import { sql } from 'kysely'
 import pg from 'pg'
 import type { Db } from '../db/index.js'
 import type { Tenant } from '../db/schema.js'
+import { LandlordError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { quoteIdent } from '../tenancy/identifiers.js'
 import { LeaseRevokedError, type DestroyReceipt, type IssueRequest, type IssuedCredentials, type SecretsBackend } from './backend.js'
@@ -53,6 +54,7 @@ export class LocalSecretsBackend implements SecretsBackend {
         .where('idempotency_key', '=', request.idempotencyKey)
         .executeTakeFirst()
       if (existing && existing.revoked_at === null && existing.expires_at > new Date() && existing.secret) {
+        await this.untilRoleExists(existing)
         const password = open(key, existing.secret, existing.id).toString()
         return { lease_id: existing.id, username: existing.username, password, expires_at: existing.expires_at }
       }
@@ -106,6 +108,21 @@ export class LocalSecretsBackend implements SecretsBackend {
     }
     this.log.info({ tenantId: tenant.id, leaseId: id, expiresAt: expires }, 'credentials issued')
     return { lease_id: id, username, password, expires_at: expires }
+  }
+
+  /** A concurrent request with the same key may still be creating the role: answer once it exists. */
+  private async untilRoleExists(lease: { id: string; username: string }): Promise<void> {
+    const deadline = Date.now() + 5000
+    for (;;) {
+      const role = await this.admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [lease.username])
+      if (role.rowCount) return
+      const row = await this.db.selectFrom('leases').select('revoked_at').where('id', '=', lease.id).executeTakeFirst()
+      if (!row || row.revoked_at !== null) throw new LeaseRevokedError()
+      if (Date.now() > deadline) {
+        throw new LandlordError('LANDLORD_IDEMPOTENCY_IN_PROGRESS', 409, 'Conflict', 'A request with this Idempotency-Key is still being processed; retry later.')
+      }
+      await new Promise((r) => setTimeout(r, 25))
+    }
   }
 
   /**
