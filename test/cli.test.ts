@@ -5,7 +5,7 @@ import pg from 'pg'
 import t from 'tap'
 import { withDatabase } from '../src/db/index.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
-import { ADMIN_KEY, PG_URL, REDIS_URL, ROOT, uniqueId, waitFor } from './helpers.js'
+import { ADMIN_KEY, PG_URL, REDIS_URL, ROOT, Redis, cleanupRedis, uniqueId, waitFor } from './helpers.js'
 
 interface Run {
   code: Promise<number | null>
@@ -32,7 +32,11 @@ function landlord(args: string[], env: Record<string, string>): Run {
   }
 }
 
+/** Removes what a spawned instance left: its databases, roles and queue keys. */
 async function dropDatabases(prefix: string, control: string) {
+  const redis = new Redis(REDIS_URL)
+  await cleanupRedis(redis, prefix.replace(/^lt(.*)_$/, 'landlord-test-$1'))
+  await redis.quit()
   const admin = new pg.Client({ connectionString: PG_URL })
   await admin.connect()
   const dbs = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${prefix}%`])

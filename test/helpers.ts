@@ -133,7 +133,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined>, ms = 15_00
   }
 }
 
-async function cleanupRedis(redis: Redis, prefix: string): Promise<void> {
+export async function cleanupRedis(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0'
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500)
