@@ -11,7 +11,7 @@ import type { Job } from 'bullmq'
 import { sql } from 'kysely'
 import { LandlordError } from '../errors.js'
 import { TRANSITIONAL_STATES } from '../lifecycle/events.js'
-import { applyEvent, jobRow, writeOutbox } from '../lifecycle/transition.js'
+import { appendHistory, applyEvent, jobRow, writeOutbox } from '../lifecycle/transition.js'
 import { jobId } from './relay.js'
 import type { WorkerDeps } from './lifecycle.js'
 import { createWorker, type Queues } from './queues.js'
@@ -149,17 +149,7 @@ export async function requeueStuck(deps: WorkerDeps, queues: Queues): Promise<nu
         .where('id', '=', tenant.id)
         .returningAll()
         .executeTakeFirstOrThrow()
-      await trx
-        .insertInto('tenant_events')
-        .values({
-          tenant_id: tenant.id,
-          type: 'JOB_REQUEUED',
-          from_state: tenant.state,
-          to_state: tenant.state,
-          actor: 'scheduler',
-          data: JSON.stringify({ step: name, previous_job: step ? jobId(step.id) : null }),
-        })
-        .execute()
+      await appendHistory(trx, tenant, 'JOB_REQUEUED', 'scheduler', { step: name, previous_job: step ? jobId(step.id) : null })
       await writeOutbox(trx, [jobRow(bumped, name)])
     })
     deps.log.warn({ tenantId: tenant.id, state: tenant.state, step: name }, 'tenant stuck without a live job; job requeued')

@@ -7,7 +7,7 @@ import type { Database, Tenant } from '../db/schema.js'
 import { findTenant } from '../db/tenants.js'
 import { holdNotAllowed, retentionExpired, tenantGone, tenantNotFound } from '../errors.js'
 import type { OperatorEvent } from './events.js'
-import { applyEvent, jobRow, webhookRow, writeOutbox } from './transition.js'
+import { appendHistory, applyEvent, jobRow, webhookRow, writeOutbox } from './transition.js'
 
 export async function requestEvent(db: Db, ref: string, event: OperatorEvent, actor: string): Promise<Tenant> {
   return (await applyEvent(db, ref, event, { actor }))!
@@ -69,10 +69,7 @@ export async function placeLegalHold(db: Db, ref: string, reason: string, actor:
       .where('id', '=', tenant.id)
       .returningAll()
       .executeTakeFirstOrThrow()
-    await trx
-      .insertInto('tenant_events')
-      .values({ tenant_id: tenant.id, type: 'LEGAL_HOLD_PLACED', from_state: tenant.state, to_state: tenant.state, actor, data: JSON.stringify({ reason }) })
-      .execute()
+    await appendHistory(trx, tenant, 'LEGAL_HOLD_PLACED', actor, { reason })
     return updated
   })
 }
@@ -86,17 +83,7 @@ export async function releaseLegalHold(db: Db, ref: string, actor: string): Prom
       .where('id', '=', tenant.id)
       .returningAll()
       .executeTakeFirstOrThrow()
-    await trx
-      .insertInto('tenant_events')
-      .values({
-        tenant_id: tenant.id,
-        type: 'LEGAL_HOLD_RELEASED',
-        from_state: tenant.state,
-        to_state: tenant.state,
-        actor,
-        data: JSON.stringify({ reason: tenant.legal_hold_reason, placed_by: tenant.legal_hold_by }),
-      })
-      .execute()
+    await appendHistory(trx, tenant, 'LEGAL_HOLD_RELEASED', actor, { reason: tenant.legal_hold_reason, placed_by: tenant.legal_hold_by })
     return updated
   })
 }
@@ -106,10 +93,7 @@ export async function requestRotation(db: Db, ref: string, actor: string): Promi
   return withLockedTenant(db, ref, async (trx, tenant) => {
     if (tenant.state === 'wiping' || tenant.state === 'wiped') throw tenantGone(tenant.state)
     const requestedAt = new Date().toISOString()
-    await trx
-      .insertInto('tenant_events')
-      .values({ tenant_id: tenant.id, type: 'CREDENTIALS_ROTATED', from_state: tenant.state, to_state: tenant.state, actor, data: JSON.stringify({ requested_at: requestedAt }) })
-      .execute()
+    await appendHistory(trx, tenant, 'CREDENTIALS_ROTATED', actor, { requested_at: requestedAt })
     await writeOutbox(trx, [jobRow(tenant, 'rotate', { requestedAt }), webhookRow(tenant, 'tenant.credentials_rotated')])
     return tenant
   })

@@ -88,6 +88,24 @@ export async function writeOutbox(trx: Transaction<Database>, rows: NewOutboxRow
 }
 
 /**
+ * Appends a history row that records something done to a tenant without a
+ * state change (a legal hold, a rotation, a wipe receipt): from and to are
+ * the state it is in.
+ */
+export async function appendHistory(
+  db: Db | Transaction<Database>,
+  tenant: Pick<Tenant, 'id' | 'state'>,
+  type: string,
+  actor: string,
+  data: Record<string, unknown> = {},
+): Promise<void> {
+  await db
+    .insertInto('tenant_events')
+    .values({ tenant_id: tenant.id, type, from_state: tenant.state, to_state: tenant.state, actor, data: JSON.stringify(data) })
+    .execute()
+}
+
+/**
  * Registers a tenant in `provisioning` and queues its provisioning job.
  * `within` runs in the same transaction once the tenant is written: the API
  * records its idempotent response there, so a crash cannot separate the two.

@@ -5,6 +5,7 @@
 import { UnrecoverableError } from 'bullmq'
 import { databaseExists, dropDatabase } from '../../tenancy/databases.js'
 import { dropRole, roleMarker, tenantMarker, tenantRoles } from '../../tenancy/roles.js'
+import { appendHistory } from '../../lifecycle/transition.js'
 import type { StepContext } from '../lifecycle.js'
 
 interface Receipt {
@@ -50,27 +51,17 @@ export async function wipe({ deps, tenant, log, job, checkpoint }: StepContext):
     .orderBy('id', 'desc')
     .executeTakeFirst()
   await checkpoint('receipt', async () => {
-    await db
-      .insertInto('tenant_events')
-      .values({
-        tenant_id: tenant.id,
-        type: 'WIPE_RECEIPT',
-        from_state: 'wiping',
-        to_state: 'wiping',
-        actor: 'worker',
-        data: JSON.stringify({
-          database: { name: tenant.database_name, dropped: receipt.database_dropped },
-          roles_dropped: receipt.roles_dropped,
-          leases_revoked: receipt.leases_revoked,
-          key_material: receipt.key_material,
-          requested_by: requested?.actor ?? null,
-          requested_with: requested?.type ?? null,
-          requested_at: requested?.created_at.toISOString() ?? null,
-          job_id: job.id ?? null,
-          wiped_at: new Date().toISOString(),
-        }),
-      })
-      .execute()
+    await appendHistory(db, tenant, 'WIPE_RECEIPT', 'worker', {
+      database: { name: tenant.database_name, dropped: receipt.database_dropped },
+      roles_dropped: receipt.roles_dropped,
+      leases_revoked: receipt.leases_revoked,
+      key_material: receipt.key_material,
+      requested_by: requested?.actor ?? null,
+      requested_with: requested?.type ?? null,
+      requested_at: requested?.created_at.toISOString() ?? null,
+      job_id: job.id ?? null,
+      wiped_at: new Date().toISOString(),
+    })
   })
   log.info({ database: tenant.database_name, roles: receipt.roles_dropped.length }, 'tenant wiped')
 }
