@@ -2,7 +2,9 @@
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import pg from 'pg'
-import t from 'tap'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import t, { type Test } from 'tap'
 import { withDatabase } from '../src/db/index.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
 import { ADMIN_KEY, PG_URL, REDIS_URL, ROOT, Redis, cleanupRedis, uniqueId, waitFor } from './helpers.js'
@@ -12,6 +14,13 @@ interface Run {
   out: () => string
   err: () => string
   kill: (signal: NodeJS.Signals) => void
+}
+
+/** A private LANDLORD_HOME, so a spawned instance never reads or writes the repository's .landlord/. */
+async function tempHome(t: Test): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'landlord-home-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
 }
 
 function landlord(args: string[], env: Record<string, string>): Run {
@@ -93,8 +102,12 @@ t.test('start: creates the control database, serves the API, onboards a tenant, 
     TENANT_DB_PREFIX: prefix,
     QUEUE_PREFIX: `landlord-test-${id}`,
     LOG_LEVEL: 'warn',
+    LANDLORD_HOME: await tempHome(t),
   })
-  t.teardown(() => run.kill('SIGKILL'))
+  t.teardown(async () => {
+    run.kill('SIGKILL')
+    await run.code
+  })
   const base = `http://127.0.0.1:${port}`
   await waitFor(
     () => fetch(`${base}/readyz`).then((r) => (r.ok ? true : undefined), () => undefined),
@@ -132,8 +145,12 @@ t.test('worker: with METRICS_PORT, a worker serves its metrics and health, and s
     LANDLORD_ADMIN_KEY: ADMIN_KEY,
     LANDLORD_MASTER_KEY: Buffer.alloc(32, 1).toString('base64'),
     LOG_LEVEL: 'warn',
+    LANDLORD_HOME: await tempHome(t),
   })
-  t.teardown(() => run.kill('SIGKILL'))
+  t.teardown(async () => {
+    run.kill('SIGKILL')
+    await run.code
+  })
   const metrics = await waitFor(
     () => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => (r.ok ? r.text() : undefined), () => undefined),
     20_000,

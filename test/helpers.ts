@@ -66,9 +66,12 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
   })
   // One teardown, in order: workers, then pools, then the databases they used.
   const stops: Array<() => Promise<void>> = []
+  // Every step runs even if one fails, and the databases and keys are always removed.
   t.teardown(async () => {
-    for (const stop of stops.reverse()) await stop()
-    await cleanupCluster(config)
+    const errors: unknown[] = []
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => errors.push(err))
+    await cleanupCluster(config).catch((err: unknown) => errors.push(err))
+    if (errors.length > 0) throw errors[0]
   })
   await ensureControlDatabase(config.databaseUrl)
   const db = createDb(config.databaseUrl, 5)

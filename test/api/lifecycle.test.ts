@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream'
 import pg from 'pg'
 import t from 'tap'
 import { expireRetention } from '../../src/jobs/maintenance.js'
+import { quoteIdent } from '../../src/tenancy/identifiers.js'
 import { auth, setup } from '../helpers.js'
 
 interface Creds {
@@ -28,6 +29,9 @@ async function tryConnect(c: Creds, database = c.database): Promise<{ code?: str
     await client.end().catch(() => {})
   }
 }
+
+/** A login refused by Postgres itself: the role is gone (28000) or the database closed (55000), not a network error. */
+const REFUSED = { code: /^(28000|55000)$/ }
 
 t.test('lifecycle with real effects', async (t) => {
   const logs = new PassThrough()
@@ -82,7 +86,7 @@ t.test('lifecycle with real effects', async (t) => {
     await h.waitForState('acme', 'suspended')
     await t.rejects(session.query('SELECT 1'), 'the open session was ended')
     await session.end().catch(() => {})
-    t.ok(await tryConnect(c), 'the same credentials fail')
+    t.match(await tryConnect(c), REFUSED, 'the same credentials fail')
     const db2 = await h.cluster.query('SELECT datallowconn FROM pg_database WHERE datname = $1', [c.database])
     t.equal(db2.rows[0].datallowconn, false)
     const locked = await call('POST', '/tenants/acme/credentials')
@@ -93,7 +97,7 @@ t.test('lifecycle with real effects', async (t) => {
 
     t.equal((await call('PATCH', '/tenants/acme/resume')).statusCode, 202)
     await h.waitForState('acme', 'active')
-    t.ok(await tryConnect(c), 'revoked credentials stay revoked')
+    t.match(await tryConnect(c), REFUSED, 'revoked credentials stay revoked')
     const fresh = await credentials('acme')
     issued.push(fresh)
     t.equal(await tryConnect(fresh), undefined, 'new credentials connect')
@@ -114,7 +118,7 @@ t.test('lifecycle with real effects', async (t) => {
     issued.push(before)
     t.equal((await call('PATCH', '/tenants/acme/hibernate')).statusCode, 202)
     await h.waitForState('acme', 'hibernated')
-    t.ok(await tryConnect(before), 'logins are refused while hibernated')
+    t.match(await tryConnect(before), REFUSED, 'logins are refused while hibernated')
     const conn = await call('GET', '/tenants/acme/connection')
     t.match(conn.json(), { state: 'hibernated', accepts_connections: false })
     const woken = await credentials('acme')
@@ -140,8 +144,8 @@ t.test('lifecycle with real effects', async (t) => {
     const deadline = Date.now() + 10_000
     while ((await live()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25))
     t.equal(await live(), 0, 'no live lease left')
-    t.ok(await tryConnect(a))
-    t.ok(await tryConnect(b))
+    t.match(await tryConnect(a), REFUSED)
+    t.match(await tryConnect(b), REFUSED)
     await t.rejects(session.query('SELECT 1'), 'the session was ended')
     await session.end().catch(() => {})
     const events = (await call('GET', '/tenants/acme/events')).json().items
@@ -168,7 +172,7 @@ t.test('lifecycle with real effects', async (t) => {
     const gone = await h.waitForState('acme', 'decommissioned')
     const expected = Date.now() + 2 * 86_400_000
     t.ok(Math.abs(gone.wipe_after!.getTime() - expected) < 60_000, 'wipe_after is two days out')
-    t.ok(await tryConnect(c), 'connections are refused')
+    t.match(await tryConnect(c), REFUSED, 'connections are refused')
     t.equal((await call('POST', '/tenants/acme/credentials')).statusCode, 423)
     const exists = await h.cluster.query('SELECT 1 FROM pg_database WHERE datname = $1', [c.database])
     t.equal(exists.rowCount, 1, 'the data is kept')
@@ -215,7 +219,7 @@ t.test('lifecycle with real effects', async (t) => {
     t.equal(await expireRetention(h.workerDeps), 1, 'released: the due wipe runs')
     await h.waitForState('globex', 'wiped')
     const types = (await call('GET', '/tenants/globex/events')).json().items.map((e: { type: string }) => e.type)
-    t.match(types, ['CREATE', 'EFFECTS_APPLIED', 'LEGAL_HOLD_PLACED', 'DECOMMISSION', 'EFFECTS_APPLIED', 'LEGAL_HOLD_RELEASED', 'WIPE', 'WIPE_RECEIPT', 'EFFECTS_APPLIED'])
+    t.same(types, ['CREATE', 'EFFECTS_APPLIED', 'LEGAL_HOLD_PLACED', 'DECOMMISSION', 'EFFECTS_APPLIED', 'LEGAL_HOLD_RELEASED', 'WIPE', 'WIPE_RECEIPT', 'EFFECTS_APPLIED'])
 
     async function applyWipe() {
       const { applyEvent } = await import('../../src/lifecycle/transition.js')
@@ -295,12 +299,25 @@ t.test('tenant logins cannot reach the control database; RETRY and early wipes g
   const control = new URL(h.config.databaseUrl).pathname.slice(1)
   t.match(await tryConnect(c, control), { code: '42501' }, 'the registry is closed to tenant logins')
 
-  // A failed wipe under legal hold cannot be pushed through with RETRY.
+  // A wipe that failed cannot be pushed through with RETRY while a legal hold is placed.
   await h.app.inject({ method: 'DELETE', url: '/tenants/probe?retention=P1D', headers: auth })
   await h.waitForState('probe', 'decommissioned')
+  await h.cluster.query(`ALTER ROLE ${quoteIdent(`${h.config.tenantDbPrefix}probe`)} RENAME TO ${quoteIdent(`${h.config.tenantDbPrefix}probe_away`)}`)
+  await h.cluster.query(`CREATE ROLE ${quoteIdent(`${h.config.tenantDbPrefix}probe`)} NOLOGIN`)
   const early = await h.app.inject({ method: 'DELETE', url: '/tenants/probe?retention=PT0S', headers: auth })
   t.equal(early.statusCode, 202, 'zero retention on a decommissioned tenant wipes it now')
   t.match(early.json(), { state: 'wiping' })
+  const failed = await h.waitForState('probe', 'failed')
+  t.match(failed.error, /refusing to drop it/, 'the wipe failed: the owner role is not marked for this tenant')
+  t.equal((await h.app.inject({ method: 'PUT', url: '/tenants/probe/legal-hold', headers: auth, payload: { reason: 'audit' } })).statusCode, 200)
+  const held = await h.app.inject({ method: 'POST', url: '/tenants/probe/retry', headers: auth })
+  t.equal(held.statusCode, 409)
+  t.equal(held.json().code, 'LANDLORD_LEGAL_HOLD', 'RETRY of a failed wipe is a wipe: refused under hold')
+  // Put things back, release the hold: the retried wipe goes through.
+  await h.cluster.query(`DROP ROLE ${quoteIdent(`${h.config.tenantDbPrefix}probe`)}`)
+  await h.cluster.query(`ALTER ROLE ${quoteIdent(`${h.config.tenantDbPrefix}probe_away`)} RENAME TO ${quoteIdent(`${h.config.tenantDbPrefix}probe`)}`)
+  await h.app.inject({ method: 'DELETE', url: '/tenants/probe/legal-hold', headers: auth })
+  t.equal((await h.app.inject({ method: 'POST', url: '/tenants/probe/retry', headers: auth })).statusCode, 202)
   await h.waitForState('probe', 'wiped')
   t.equal((await h.app.inject({ method: 'POST', url: '/tenants/probe/rotate-credentials', headers: auth })).json().code, 'LANDLORD_TENANT_WIPED')
   const retry = await h.app.inject({ method: 'POST', url: '/tenants/probe/retry', headers: auth })

@@ -78,6 +78,7 @@ t.test('provisioning', async (t) => {
     )
     t.ok(tables.every((o) => o.owner === tenant.owner_role), 'the tenant role owns every table')
     t.ok(fp.objects.some((o) => o.relname === 'projects_owner' && o.relkind === 'i'), 'indexes are there')
+    t.equal(fp.migrations.length, 1)
     t.match(fp.migrations, [{ version: 1, name: 'baseline', checksum: /^[0-9a-f]{64}$/ }])
     t.equal(tenant.schema_version, 1)
   })

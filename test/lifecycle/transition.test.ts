@@ -21,8 +21,10 @@ t.test('transition service', async (t) => {
     const tenant = await createTenant(db, prefix, { slug: 'initial', plan: 'pro' }, 'alice')
     t.match(tenant, { state: 'provisioning', version: 1, database_name: `${prefix}initial`, owner_role: `${prefix}initial` })
     const events = await db.selectFrom('tenant_events').selectAll().where('tenant_id', '=', tenant.id).execute()
+    t.equal(events.length, 1)
     t.match(events, [{ type: 'CREATE', to_state: 'provisioning', actor: 'alice' }])
     const outbox = await db.selectFrom('outbox').selectAll().where('tenant_id', '=', tenant.id).orderBy('seq').execute()
+    t.equal(outbox.length, 2)
     t.match(
       outbox.map((r) => [r.kind, r.name, r.payload]),
       [

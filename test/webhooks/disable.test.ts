@@ -30,7 +30,6 @@ t.test('an endpoint failing beyond WEBHOOK_DISABLE_AFTER is disabled', async (t)
 
   // Enabled again, it resumes with the events that were still waiting.
   await h.waitForState('victim', 'active')
-  receiver.respond('/down', () => ({ status: 200 }))
   const held = await waitFor(() =>
     h.db
       .selectFrom('webhook_deliveries')
@@ -43,6 +42,13 @@ t.test('an endpoint failing beyond WEBHOOK_DISABLE_AFTER is disabled', async (t)
   t.equal(receiver.received.length, 3, 'and is not sent')
   await h.app.inject({ method: 'PATCH', url: '/tenants/victim/suspend', headers: auth })
   await h.waitForState('victim', 'suspended')
+  const waiting = await waitFor(async () => {
+    const rows = await h.db.selectFrom('webhook_deliveries').select(['status', 'attempts']).where('endpoint_id', '=', id).where('event_type', '!=', 'tenant.created').execute()
+    return rows.length === 2 ? rows : undefined
+  })
+  t.same(waiting, [{ status: 'pending', attempts: 0 }, { status: 'pending', attempts: 0 }], 'both later events are held, never attempted')
+  t.equal(receiver.received.length, 3, 'nothing reached the disabled endpoint')
+  receiver.respond('/down', () => ({ status: 200 }))
   const enabled = await h.app.inject({ method: 'PATCH', url: `/webhook-endpoints/${id}`, headers: auth, payload: { enabled: true } })
   t.equal(enabled.statusCode, 200)
   await waitFor(async () => (receiver.received.some((r) => r.json.type === 'tenant.suspended') ? true : undefined))

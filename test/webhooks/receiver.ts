@@ -12,6 +12,8 @@ export interface Received {
   verified: boolean
   json: { type: string; timestamp: string; data: { tenant: { id: string; slug: string; state: string } } }
   status: number
+  /** Arrival time, ms since the epoch. */
+  at: number
 }
 
 export type Responder = (req: Received, nth: number) => { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
@@ -32,7 +34,7 @@ export async function startReceiver() {
       } catch {
         verified = false
       }
-      const entry = { path, headers: req.headers, body, verified, json: JSON.parse(body || '{}'), status: 0 }
+      const entry = { path, headers: req.headers, body, verified, json: JSON.parse(body || '{}'), status: 0, at: Date.now() }
       const nth = received.filter((r) => r.path === path).length
       const respond: Responder = responders.get(path) ?? (() => ({ status: 204 }))
       const answer = respond(entry, nth)
