@@ -1,5 +1,7 @@
 // The `landlord` command as operators run it: a real process, real listener.
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import pg from 'pg'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -16,11 +18,41 @@ interface Run {
   kill: (signal: NodeJS.Signals) => void
 }
 
-/** A private LANDLORD_HOME, so a spawned instance never reads or writes the repository's .landlord/. */
-async function tempHome(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'landlord-home-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  return dir
+/** A port nobody listens on right now. */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/**
+ * Runs `landlord <args>` as an isolated instance: its own control database,
+ * tenant prefix, queue prefix and LANDLORD_HOME. At teardown the process is
+ * killed and waited for, then everything it made is removed.
+ */
+async function spawnIsolated(t: Test, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const id = uniqueId()
+  const control = `landlord_test_${id}`
+  const home = await mkdtemp(path.join(tmpdir(), 'landlord-home-'))
+  const run = landlord(args, {
+    DATABASE_URL: withDatabase(PG_URL, control),
+    TENANT_CLUSTER_URL: PG_URL,
+    REDIS_URL,
+    TENANT_DB_PREFIX: `lt${id}_`,
+    QUEUE_PREFIX: `landlord-test-${id}`,
+    LANDLORD_HOME: home,
+    LOG_LEVEL: 'warn',
+    ...env,
+  })
+  t.teardown(async () => {
+    run.kill('SIGKILL')
+    await run.code
+    await dropDatabases(`lt${id}_`, control)
+    await rm(home, { recursive: true, force: true })
+  })
+  return run
 }
 
 function landlord(args: string[], env: Record<string, string>): Run {
@@ -68,15 +100,7 @@ t.test('an unreachable Postgres fails start with one line naming the URL and the
 })
 
 t.test('an unreachable Redis fails start with one line naming the URL', async (t) => {
-  const id = uniqueId()
-  const control = `landlord_test_${id}`
-  t.teardown(() => dropDatabases(`lt${id}_`, control))
-  const run = landlord(['start'], {
-    DATABASE_URL: withDatabase(PG_URL, control),
-    REDIS_URL: 'redis://127.0.0.1:1',
-    LANDLORD_ADMIN_KEY: ADMIN_KEY,
-    LOG_LEVEL: 'silent',
-  })
+  const run = await spawnIsolated(t, ['start'], { REDIS_URL: 'redis://127.0.0.1:1', LANDLORD_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'silent' })
   t.equal(await run.code, 1)
   t.match(run.err().trim(), /^landlord: cannot reach Redis at redis:\/\/127\.0\.0\.1:1 \(REDIS_URL\): .*docker compose up -d redis/)
   t.equal(run.err().trim().split('\n').length, 1)
@@ -89,25 +113,8 @@ t.test('bad configuration fails start with one line naming the variable', async 
 })
 
 t.test('start: creates the control database, serves the API, onboards a tenant, stops cleanly on SIGTERM', async (t) => {
-  const id = uniqueId()
-  const control = `landlord_test_${id}`
-  const prefix = `lt${id}_`
-  t.teardown(() => dropDatabases(prefix, control))
-  const port = 20000 + Math.floor(Math.random() * 20000)
-  const run = landlord(['start'], {
-    PORT: String(port),
-    DATABASE_URL: withDatabase(PG_URL, control),
-    TENANT_CLUSTER_URL: PG_URL,
-    REDIS_URL,
-    TENANT_DB_PREFIX: prefix,
-    QUEUE_PREFIX: `landlord-test-${id}`,
-    LOG_LEVEL: 'warn',
-    LANDLORD_HOME: await tempHome(t),
-  })
-  t.teardown(async () => {
-    run.kill('SIGKILL')
-    await run.code
-  })
+  const port = await freePort()
+  const run = await spawnIsolated(t, ['start'], { PORT: String(port) })
   const base = `http://127.0.0.1:${port}`
   await waitFor(
     () => fetch(`${base}/readyz`).then((r) => (r.ok ? true : undefined), () => undefined),
@@ -131,25 +138,11 @@ t.test('start: creates the control database, serves the API, onboards a tenant, 
 })
 
 t.test('worker: with METRICS_PORT, a worker serves its metrics and health, and stops cleanly', async (t) => {
-  const id = uniqueId()
-  const control = `landlord_test_${id}`
-  t.teardown(() => dropDatabases(`lt${id}_`, control))
-  const port = 20000 + Math.floor(Math.random() * 20000)
-  const run = landlord(['worker'], {
+  const port = await freePort()
+  const run = await spawnIsolated(t, ['worker'], {
     METRICS_PORT: String(port),
-    DATABASE_URL: withDatabase(PG_URL, control),
-    TENANT_CLUSTER_URL: PG_URL,
-    REDIS_URL,
-    TENANT_DB_PREFIX: `lt${id}_`,
-    QUEUE_PREFIX: `landlord-test-${id}`,
     LANDLORD_ADMIN_KEY: ADMIN_KEY,
     LANDLORD_MASTER_KEY: Buffer.alloc(32, 1).toString('base64'),
-    LOG_LEVEL: 'warn',
-    LANDLORD_HOME: await tempHome(t),
-  })
-  t.teardown(async () => {
-    run.kill('SIGKILL')
-    await run.code
   })
   const metrics = await waitFor(
     () => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => (r.ok ? r.text() : undefined), () => undefined),
