@@ -77,19 +77,23 @@ export async function hibernateIdle(deps: WorkerDeps): Promise<number> {
     [tenants.map((t) => t.database_name)],
   )
   const byName = new Map(stats.rows.map((r) => [r.datname, r]))
-  let hibernated = 0
+  const busy: Array<{ id: string; sessions: string }> = []
+  const quiet: typeof tenants = []
   for (const tenant of tenants) {
     const s = byName.get(tenant.database_name)
     if (!s) continue
-    if (s.clients > 0 || s.sessions !== tenant.activity_counter) {
-      await deps.db
-        .updateTable('tenants')
-        .set({ activity_counter: s.sessions, last_active_at: sql<Date>`now()` })
-        .where('id', '=', tenant.id)
-        .execute()
-      continue
-    }
-    if (tenant.last_active_at.getTime() + after > Date.now()) continue
+    if (s.clients > 0 || s.sessions !== tenant.activity_counter) busy.push({ id: tenant.id, sessions: s.sessions })
+    else if (tenant.last_active_at.getTime() + after <= Date.now()) quiet.push(tenant)
+  }
+  // One statement for every tenant in use, however many there are.
+  if (busy.length > 0) {
+    await sql`
+      UPDATE tenants t SET activity_counter = v.sessions::bigint, last_active_at = now()
+        FROM unnest(${busy.map((b) => b.id)}::uuid[], ${busy.map((b) => b.sessions)}::text[]) AS v(id, sessions)
+       WHERE t.id = v.id`.execute(deps.db)
+  }
+  let hibernated = 0
+  for (const tenant of quiet) {
     const t = await applyEvent(deps.db, tenant.id, { type: 'HIBERNATE' }, {
       actor: 'scheduler',
       expectState: 'active',
