@@ -1,7 +1,6 @@
 // Credential routes: short-lived logins, rotation, and secret-free routing info.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { findTenant } from '../db/tenants.js'
-import { tenantNotFound } from '../errors.js'
+import { getTenant } from '../db/tenants.js'
 import { connectionInfo, issueCredentials } from '../lifecycle/credentials.js'
 import { requestRotation } from '../lifecycle/operations.js'
 import type { ApiDeps } from './app.js'
@@ -63,8 +62,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) =
       },
     },
     async (request, reply) => {
-      const tenant = await findTenant(db, request.params.id)
-      if (!tenant) throw tenantNotFound(request.params.id)
+      const tenant = await getTenant(db, request.params.id)
       // Routing changes only with the lifecycle: a short private cache is safe.
       reply.header('cache-control', 'private, max-age=30')
       return {

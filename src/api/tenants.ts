@@ -2,8 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Tenant, TenantEvent } from '../db/schema.js'
 import { completeKey } from '../db/idempotency.js'
-import { findTenant, listTenants, tenantEvents } from '../db/tenants.js'
-import { tenantNotFound } from '../errors.js'
+import { getTenant, listTenants, tenantEvents } from '../db/tenants.js'
 import { isStable } from '../lifecycle/events.js'
 import { createTenant } from '../lifecycle/transition.js'
 import type { ApiDeps } from './app.js'
@@ -49,12 +48,6 @@ function eventResource(e: TenantEvent) {
 }
 
 const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, config }) => {
-  async function load(ref: string): Promise<Tenant> {
-    const tenant = await findTenant(db, ref)
-    if (!tenant) throw tenantNotFound(ref)
-    return tenant
-  }
-
   app.post(
     '/tenants',
     {
@@ -106,7 +99,7 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
         response: { 200: TenantResource, ...problems(401, 404) },
       },
     },
-    async (request) => tenantResource(await load(request.params.id)),
+    async (request) => tenantResource(await getTenant(db, request.params.id)),
   )
 
   app.get(
@@ -121,7 +114,7 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
       },
     },
     async (request) => {
-      const t = await load(request.params.id)
+      const t = await getTenant(db, request.params.id)
       return {
         id: t.id,
         slug: t.slug,
@@ -147,7 +140,7 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
       },
     },
     async (request) => {
-      const tenant = await load(request.params.id)
+      const tenant = await getTenant(db, request.params.id)
       const { limit, cursor } = request.query
       const events = await tenantEvents(db, tenant.id, limit + 1, decodeCursor(cursor))
       const items = events.slice(0, limit)

@@ -1,5 +1,6 @@
 // Read queries of the tenant registry. Writes of state go through lifecycle/transition.ts.
 import type { Kysely, Transaction } from 'kysely'
+import { tenantNotFound } from '../errors.js'
 import type { Database, Tenant, TenantEvent } from './schema.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -12,6 +13,13 @@ export async function findTenant(db: Conn, ref: string, opts: { forUpdate?: bool
   q = UUID.test(ref) ? q.where('id', '=', ref.toLowerCase()) : q.where('slug', '=', ref)
   if (opts.forUpdate) q = q.forUpdate()
   return q.executeTakeFirst()
+}
+
+/** Like findTenant, but an unknown tenant is a 404. */
+export async function getTenant(db: Conn, ref: string, opts: { forUpdate?: boolean } = {}): Promise<Tenant> {
+  const tenant = await findTenant(db, ref, opts)
+  if (!tenant) throw tenantNotFound(ref)
+  return tenant
 }
 
 export interface TenantFilter {

@@ -4,8 +4,8 @@
 import type { Config } from '../config.js'
 import type { Db } from '../db/index.js'
 import type { Tenant } from '../db/schema.js'
-import { findTenant } from '../db/tenants.js'
-import { LandlordError, tenantLocked, tenantNotFound, tenantNotReady, wakeTimedOut } from '../errors.js'
+import { findTenant, getTenant } from '../db/tenants.js'
+import { LandlordError, tenantLocked, tenantNotReady, wakeTimedOut } from '../errors.js'
 import { sql } from 'kysely'
 import { LeaseRevokedError, type IssuedCredentials, type SecretsBackend } from '../secrets/backend.js'
 import { applyEvent } from './transition.js'
@@ -30,8 +30,7 @@ export function connectionInfo(config: Config, tenant: Tenant): ConnectionInfo {
 async function untilActive(db: Db, ref: string, actor: string, timeoutMs: number): Promise<Tenant> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const tenant = await findTenant(db, ref)
-    if (!tenant) throw tenantNotFound(ref)
+    const tenant = await getTenant(db, ref)
     if (tenant.state === 'active') return tenant
     if (LOCKED.has(tenant.state)) throw tenantLocked(tenant.state)
     if (tenant.state === 'hibernated') {

@@ -4,8 +4,8 @@
 import { sql, type Transaction } from 'kysely'
 import type { Db } from '../db/index.js'
 import type { Database, Tenant } from '../db/schema.js'
-import { findTenant } from '../db/tenants.js'
-import { holdNotAllowed, retentionExpired, tenantGone, tenantNotFound } from '../errors.js'
+import { findTenant, getTenant } from '../db/tenants.js'
+import { holdNotAllowed, retentionExpired, tenantGone } from '../errors.js'
 import type { OperatorEvent } from './events.js'
 import { appendHistory, applyEvent, jobRow, webhookRow, writeOutbox } from './transition.js'
 
@@ -54,8 +54,7 @@ export async function restoreTenant(db: Db, ref: string, actor: string): Promise
 
 async function withLockedTenant<T>(db: Db, ref: string, fn: (trx: Transaction<Database>, tenant: Tenant) => Promise<T>): Promise<T> {
   return db.transaction().execute(async (trx) => {
-    const tenant = await findTenant(trx, ref, { forUpdate: true })
-    if (!tenant) throw tenantNotFound(ref)
+    const tenant = await getTenant(trx, ref, { forUpdate: true })
     return fn(trx, tenant)
   })
 }

@@ -7,8 +7,8 @@ import { sql, type Transaction } from 'kysely'
 import { initialTransition, transition } from 'xstate'
 import type { Db } from '../db/index.js'
 import type { Database, NewOutboxRow, Tenant } from '../db/schema.js'
-import { findTenant } from '../db/tenants.js'
-import { concurrentChange, eventNotAllowed, invalidSlug, legalHoldBlocks, slugTaken, tenantNotFound } from '../errors.js'
+import { getTenant } from '../db/tenants.js'
+import { concurrentChange, eventNotAllowed, invalidSlug, legalHoldBlocks, slugTaken } from '../errors.js'
 import { slugProblem, tenantNames } from '../tenancy/identifiers.js'
 import { OPERATOR_EVENTS, isStable, type LifecycleEvent, type Step } from './events.js'
 import { tenantMachine, type TenantContext } from './machine.js'
@@ -170,8 +170,7 @@ export interface ApplyOptions {
  */
 export async function applyEvent(db: Db, ref: string, event: LifecycleEvent, opts: ApplyOptions): Promise<Tenant | undefined> {
   return db.transaction().execute(async (trx) => {
-    const tenant = await findTenant(trx, ref, { forUpdate: true })
-    if (!tenant) throw tenantNotFound(ref)
+    const tenant = await getTenant(trx, ref, { forUpdate: true })
     if (opts.expectState !== undefined && tenant.state !== opts.expectState) return undefined
     if (opts.expectVersion !== undefined && tenant.version !== opts.expectVersion) return undefined
     opts.check?.(tenant)

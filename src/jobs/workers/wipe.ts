@@ -3,7 +3,7 @@
 // as a tombstone. Before anything is dropped, the owner role's marker must name
 // this tenant: a database that merely has the right name is never dropped.
 import { UnrecoverableError } from 'bullmq'
-import { databaseExists, dropDatabase } from '../../tenancy/databases.js'
+import { dropDatabase } from '../../tenancy/databases.js'
 import { dropRole, roleMarker, tenantMarker, tenantRoles } from '../../tenancy/roles.js'
 import { appendHistory } from '../../lifecycle/transition.js'
 import type { StepContext } from '../lifecycle.js'
@@ -30,7 +30,7 @@ export async function wipe({ deps, tenant, log, job, checkpoint }: StepContext):
   const previous = (job.data as { receipt?: Receipt }).receipt
   const keys = await secrets.destroy(tenant)
   const key = await db.selectFrom('tenant_keys').select('wrapped_key').where('tenant_id', '=', tenant.id).executeTakeFirst()
-  const dropped = (await databaseExists(cluster, tenant.database_name)) && (await dropDatabase(cluster, tenant.database_name))
+  const dropped = await dropDatabase(cluster, tenant.database_name)
   const roles = await tenantRoles(cluster, tenant.owner_role)
   // Lease roles first: they are members of the owner role.
   for (const role of roles.filter((r) => r !== tenant.owner_role)) await dropRole(cluster, role)
