@@ -1,5 +1,6 @@
 // The environment, read once into one frozen, typed object. Nothing else reads
 // process.env. A bad value fails start with one line naming the variable.
+import ipaddr from 'ipaddr.js'
 import { parseIsoDuration, parseShortDuration } from './duration.js'
 
 export class ConfigError extends Error {
@@ -61,6 +62,17 @@ export interface Config {
   readonly webhookTimeoutMs: number
   /** An endpoint failing this long is disabled (WEBHOOK_DISABLE_AFTER). */
   readonly webhookDisableAfterMs: number
+  /**
+   * CIDRs that API-registered webhook URLs may reach although they are private,
+   * loopback or link-local (WEBHOOK_ALLOWED_NETWORKS, comma list; unset: none).
+   */
+  readonly webhookAllowedNetworks: readonly string[]
+  /**
+   * What to do when the cluster's maintenance databases cannot be closed to
+   * tenant logins (TENANT_CLUSTER_HARDENING): `enforce` refuses to start,
+   * `warn` starts and names each open database (for shared clusters).
+   */
+  readonly clusterHardening: 'enforce' | 'warn'
   /** Attempts of a lifecycle job before the tenant is `failed` (JOB_ATTEMPTS, default 5). */
   readonly jobAttempts: number
   /** First retry delay of a lifecycle job, doubled each attempt (JOB_BACKOFF, default 2s). */
@@ -153,6 +165,22 @@ export function loadConfig(env: Env = process.env): Config {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', `expected fatal, error, warn, info, debug, trace or silent, got "${logLevel}"`)
   }
+  const adminKey = optional(env, 'LANDLORD_ADMIN_KEY')
+  // A bootstrap key with every scope must not be guessable.
+  if (adminKey !== undefined && (adminKey.length < 32 || !/^[\x21-\x7e]+$/.test(adminKey))) {
+    throw new ConfigError('LANDLORD_ADMIN_KEY', 'expected at least 32 visible ASCII characters (openssl rand -hex 32)')
+  }
+  const networks = optional(env, 'WEBHOOK_ALLOWED_NETWORKS')
+  const allowedNetworks = (networks ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '')
+  for (const cidr of allowedNetworks) {
+    if (!ipaddr.isValidCIDR(cidr)) {
+      throw new ConfigError('WEBHOOK_ALLOWED_NETWORKS', `expected comma-separated CIDRs such as 10.0.5.0/24,fd00::/8, got "${cidr}"`)
+    }
+  }
+  const hardening = read(env, 'TENANT_CLUSTER_HARDENING', 'enforce')
+  if (hardening !== 'enforce' && hardening !== 'warn') {
+    throw new ConfigError('TENANT_CLUSTER_HARDENING', `expected "enforce" or "warn", got "${hardening}"`)
+  }
   const billingUrl = optional(env, 'BILLING_WEBHOOK_URL')
   const billingSecret = optional(env, 'BILLING_WEBHOOK_SECRET')
   if (billingUrl !== undefined && billingSecret === undefined) {
@@ -169,7 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/landlord', ['postgres:', 'postgresql:']),
     tenantClusterUrl: url(env, 'TENANT_CLUSTER_URL', 'postgres://postgres@127.0.0.1:5432/postgres', ['postgres:', 'postgresql:']),
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
-    adminKey: optional(env, 'LANDLORD_ADMIN_KEY'),
+    adminKey,
     tenantDbPrefix: prefix,
     queuePrefix,
     tenantMigrationsDir: read(env, 'TENANT_MIGRATIONS_DIR', 'tenant-migrations'),
@@ -191,6 +219,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookRetryScheduleMs: Object.freeze(scheduleMs as number[]),
     webhookDisableAfterMs: isoDuration(env, 'WEBHOOK_DISABLE_AFTER', 'P5D'),
     webhookTimeoutMs: isoDuration(env, 'WEBHOOK_TIMEOUT', 'PT15S'),
+    webhookAllowedNetworks: Object.freeze(allowedNetworks),
+    clusterHardening: hardening,
     jobAttempts: integer(env, 'JOB_ATTEMPTS', 5, 1, 100),
     jobBackoffMs: shortDuration(env, 'JOB_BACKOFF', '2s'),
     workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 4, 1, 256),

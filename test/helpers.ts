@@ -22,7 +22,7 @@ import { createSecretsBackend, type SecretsBackend } from '../src/secrets/index.
 import { quoteIdent } from '../src/tenancy/identifiers.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-export const ADMIN_KEY = 'test-admin-key'
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdefghijklmnop'
 export const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const auth = { authorization: `Bearer ${ADMIN_KEY}` }
