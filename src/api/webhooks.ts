@@ -1,5 +1,6 @@
 // Webhook endpoint routes and the delivery log.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { addressPolicy } from '../webhooks/address.js'
 import {
   createEndpoint,
   deleteEndpoint,
@@ -71,8 +72,10 @@ function deliveryResource(d: DeliveryRow) {
   }
 }
 
-const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, masterKey }) => {
+const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { config, db, masterKey }) => {
   const tags = ['webhooks']
+  // Which addresses a registered URL may point at (SSRF): public ones, plus WEBHOOK_ALLOWED_NETWORKS.
+  const policy = addressPolicy(config.webhookAllowedNetworks)
 
   app.post(
     '/webhook-endpoints',
@@ -86,14 +89,21 @@ const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, mast
       },
     },
     async (request, reply) => {
-      const { endpoint, secret } = await createEndpoint(db, masterKey, request.body, request.principal)
+      const { endpoint, secret } = await createEndpoint(db, masterKey, policy, request.body, request.principal)
       return reply.code(201).header('location', `/webhook-endpoints/${endpoint.id}`).header('cache-control', 'no-store').send({ ...endpointResource(endpoint), secret })
     },
   )
 
   app.get(
     '/webhook-endpoints',
-    { schema: { tags, operationId: 'listWebhookEndpoints', response: { 200: EndpointList, ...problems(401) } } },
+    {
+      schema: {
+        tags,
+        operationId: 'listWebhookEndpoints',
+        summary: 'Every webhook endpoint, enabled or not; never their secrets',
+        response: { 200: EndpointList, ...problems(401) },
+      },
+    },
     async () => ({ items: (await listEndpoints(db)).map(endpointResource) }),
   )
 
@@ -130,7 +140,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, mast
         response: { 200: EndpointResource, ...problems(400, 401, 404) },
       },
     },
-    async (request) => endpointResource(await updateEndpoint(db, request.params.id, request.body, request.principal)),
+    async (request) => endpointResource(await updateEndpoint(db, policy, request.params.id, request.body, request.principal)),
   )
 
   app.delete(
@@ -139,6 +149,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, mast
       schema: {
         tags,
         operationId: 'deleteWebhookEndpoint',
+        summary: 'Remove an endpoint; the one BILLING_WEBHOOK_URL manages cannot be deleted here',
         params: EndpointRef,
         response: { 204: { type: 'null', description: 'Deleted' }, ...problems(401, 404, 409) },
       },
@@ -162,7 +173,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, mast
       },
     },
     async (request) => {
-      const { status, limit, cursor } = request.query
+      const { status, limit = 20, cursor } = request.query // the schema's default, for the type (ajv applies it)
       const page = await listDeliveries(db, request.params.id, { status, limit, before: decodeCursor(cursor) })
       return { items: page.items.map(deliveryResource), next_cursor: encodeCursor(page.last) }
     },

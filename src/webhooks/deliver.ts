@@ -4,11 +4,13 @@
 // a delivery is claimed only when no earlier event of the same tenant is still
 // pending for that endpoint, or not yet fanned out.
 import { sql } from 'kysely'
+import { fetch, type Response } from 'undici'
 import type { Config } from '../config.js'
 import type { Db } from '../db/index.js'
 import type { Logger } from '../log.js'
 import { webhookDeliveries, webhookEndpointsDisabled } from '../metrics.js'
-import { disableEndpoint } from './endpoints.js'
+import { AddressRefusedError, deliveryTransport, literalAddress, refusalMessage, vetAddress } from './address.js'
+import { disableEndpoint, isOperatorEndpoint, type Endpoint } from './endpoints.js'
 import { openSecret, signedHeaders } from './sign.js'
 
 export interface DeliveryDeps {
@@ -16,6 +18,7 @@ export interface DeliveryDeps {
   config: Config
   masterKey: Buffer
   log: Logger
+  /** undici's fetch unless given; it is handed the vetting dispatcher. */
   fetch?: typeof fetch
 }
 
@@ -120,24 +123,7 @@ export async function deliver(deps: DeliveryDeps, deliveryId: string): Promise<F
   const headers = signedHeaders(openSecret(deps.masterKey, endpoint.id, endpoint.secret), `msg_${claimed.event_id}`, body)
 
   const started = Date.now()
-  let status: number | null = null
-  let excerpt: string | null = null
-  let error: string | null = null
-  let retryAfter: string | null = null
-  try {
-    const res = await (deps.fetch ?? fetch)(endpoint.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'Landlord-Webhooks/1', ...headers },
-      body,
-      redirect: 'manual', // a redirect is a failure: billing must fix the URL, not us follow it
-      signal: AbortSignal.timeout(config.webhookTimeoutMs),
-    })
-    status = res.status
-    retryAfter = res.headers.get('retry-after')
-    excerpt = await readExcerpt(res, 1024)
-  } catch (err) {
-    error = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
-  }
+  const { status, retryAfter, excerpt, error } = await send(deps, endpoint, body, headers)
   const duration = Date.now() - started
   await db.insertInto('webhook_attempts').values({ delivery_id: claimed.id, status_code: status, duration_ms: duration, response_excerpt: excerpt, error }).execute()
   const attempts = claimed.attempts + 1
@@ -199,6 +185,49 @@ export async function deliver(deps: DeliveryDeps, deliveryId: string): Promise<F
   webhookDeliveries.inc({ outcome: 'failed' })
   dlog.warn({ status, error }, 'webhook delivery given up after the last scheduled attempt')
   return disabled ? [] : nextInLine(db, endpoint.id, claimed.tenant_id)
+}
+
+interface Outcome {
+  status: number | null
+  retryAfter: string | null
+  excerpt: string | null
+  error: string | null
+}
+
+/**
+ * One POST. Only public addresses, or those WEBHOOK_ALLOWED_NETWORKS opens, are
+ * reached: an IP literal is vetted here, a name by the Agent's lookup at
+ * connect time. A refused address fails the attempt as a network error would,
+ * before anything is sent. BILLING_WEBHOOK_URL's endpoint goes anywhere.
+ */
+async function send(deps: DeliveryDeps, endpoint: Endpoint, body: string, headers: Record<string, string>): Promise<Outcome> {
+  const { config } = deps
+  const operators = isOperatorEndpoint(endpoint, config.billingWebhook.url)
+  const { policy, agent } = deliveryTransport(config.webhookAllowedNetworks)
+  const literal = operators ? undefined : literalAddress(new URL(endpoint.url).hostname)
+  const refusal = literal === undefined ? undefined : vetAddress(policy, literal)
+  if (refusal) return { status: null, retryAfter: null, excerpt: null, error: refusalMessage(refusal) }
+  try {
+    const res = await (deps.fetch ?? fetch)(endpoint.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'Landlord-Webhooks/1', ...headers },
+      body,
+      redirect: 'manual', // a redirect is a failure: billing must fix the URL, not us follow it
+      signal: AbortSignal.timeout(config.webhookTimeoutMs),
+      ...(operators ? {} : { dispatcher: agent }),
+    })
+    return { status: res.status, retryAfter: res.headers.get('retry-after'), excerpt: await readExcerpt(res, 1024), error: null }
+  } catch (err) {
+    return { status: null, retryAfter: null, excerpt: null, error: describeError(err) }
+  }
+}
+
+/** fetch rejects with "fetch failed": the cause says what happened (a refused address, ECONNREFUSED, ...). */
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err)
+  if (err.cause instanceof AddressRefusedError) return err.cause.message
+  const cause = err.cause instanceof Error ? ` (${err.cause.message})` : ''
+  return `${err.name}: ${err.message}${cause}`
 }
 
 /** At most `max` bytes of the body: a receiver streaming megabytes costs us nothing. */

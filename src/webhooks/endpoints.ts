@@ -5,8 +5,9 @@ import { sql, type Transaction } from 'kysely'
 import type { Db } from '../db/index.js'
 import type { Database, WebhookEndpointTable } from '../db/schema.js'
 import type { Selectable } from 'kysely'
-import { deliveryInFlight, deliveryNotFound, endpointManaged, endpointNotFound, invalidWebhookUrl } from '../errors.js'
+import { deliveryInFlight, deliveryNotFound, endpointManaged, endpointNotFound, invalidWebhookUrl, webhookUrlForbidden } from '../errors.js'
 import { writeOutbox } from '../lifecycle/transition.js'
+import { literalAddress, refusalMessage, vetHost, type AddressPolicy } from './address.js'
 import { generateSecret, sealSecret } from './sign.js'
 
 export type Endpoint = Selectable<WebhookEndpointTable>
@@ -14,7 +15,7 @@ export type Endpoint = Selectable<WebhookEndpointTable>
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** http(s) only, no credentials in the URL (they would leak into logs and the delivery log). */
-export function checkWebhookUrl(raw: string): string {
+export function parseWebhookUrl(raw: string): URL {
   let url: URL
   try {
     url = new URL(raw)
@@ -24,7 +25,35 @@ export function checkWebhookUrl(raw: string): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalidWebhookUrl('Only http and https URLs are accepted.')
   if (url.username || url.password) throw invalidWebhookUrl('Credentials in the URL are refused; webhooks are signed instead.')
   if (url.hash) throw invalidWebhookUrl('A fragment (#...) has no meaning for a webhook URL.')
+  return url
+}
+
+/**
+ * A URL given through the API: well formed, and its host neither is nor
+ * resolves to an address `policy` refuses. Returns the URL normalised (the
+ * WHATWG parser already turns 0x7f000001, 2130706433 or 127.1 into 127.0.0.1).
+ */
+export async function checkWebhookUrl(raw: string, policy: AddressPolicy): Promise<string> {
+  const url = parseWebhookUrl(raw)
+  const refusal = await vetHost(policy, url.hostname)
+  if (refusal) {
+    // The host and address only: the path or query may carry a token.
+    const resolved = literalAddress(url.hostname) === undefined ? `${url.hostname} resolves to ${refusal.address}: ` : ''
+    throw webhookUrlForbidden(
+      `${resolved}${refusalMessage(refusal)}. Webhooks may only reach public addresses, unless WEBHOOK_ALLOWED_NETWORKS opens the network.`,
+    )
+  }
   return url.toString()
+}
+
+/** BILLING_WEBHOOK_URL's endpoint, still at the configured URL: the operator's own, reachable wherever it points. */
+export function isOperatorEndpoint(endpoint: Endpoint, billingUrl: string | undefined): boolean {
+  if (endpoint.managed_by !== 'config' || billingUrl === undefined) return false
+  try {
+    return endpoint.url === parseWebhookUrl(billingUrl).toString()
+  } catch {
+    return false
+  }
 }
 
 async function recordEvent(db: Db | Transaction<Database>, endpointId: string, type: string, actor: string, data: Record<string, unknown> = {}) {
@@ -37,8 +66,14 @@ export interface EndpointInput {
   description?: string
 }
 
-export async function createEndpoint(db: Db, masterKey: Buffer, input: EndpointInput, actor: string): Promise<{ endpoint: Endpoint; secret: string }> {
-  const url = checkWebhookUrl(input.url)
+export async function createEndpoint(
+  db: Db,
+  masterKey: Buffer,
+  policy: AddressPolicy,
+  input: EndpointInput,
+  actor: string,
+): Promise<{ endpoint: Endpoint; secret: string }> {
+  const url = await checkWebhookUrl(input.url, policy)
   const id = randomUUID()
   const secret = generateSecret()
   return db.transaction().execute(async (trx) => {
@@ -59,9 +94,12 @@ export async function createEndpoint(db: Db, masterKey: Buffer, input: EndpointI
   })
 }
 
-/** The endpoint BILLING_WEBHOOK_URL defines: created at start, or updated to the configured URL and secret. */
+/**
+ * The endpoint BILLING_WEBHOOK_URL defines: created at start, or updated to the
+ * configured URL and secret. The operator chose it, so its address is not vetted.
+ */
 export async function ensureConfigEndpoint(db: Db, masterKey: Buffer, rawUrl: string, secret: string): Promise<Endpoint> {
-  const url = checkWebhookUrl(rawUrl)
+  const url = parseWebhookUrl(rawUrl).toString()
   return db.transaction().execute(async (trx) => {
     // API and worker may start together on a fresh database: there may be no row to lock yet.
     await sql`SELECT pg_advisory_xact_lock(hashtext('landlord.config_endpoint'))`.execute(trx)
@@ -110,11 +148,16 @@ export interface EndpointChange {
   event_types?: string[] | null
 }
 
-/** Updates an endpoint; enabling it again clears the failure and resumes its pending deliveries. */
-export async function updateEndpoint(db: Db, id: string, change: EndpointChange, actor: string): Promise<Endpoint> {
+/**
+ * Updates an endpoint; enabling it again clears the failure and resumes its
+ * pending deliveries. A new URL is vetted like a new endpoint's, that of
+ * BILLING_WEBHOOK_URL's endpoint included: it is no longer the operator's.
+ */
+export async function updateEndpoint(db: Db, policy: AddressPolicy, id: string, change: EndpointChange, actor: string): Promise<Endpoint> {
+  // Resolved before the transaction: a slow DNS answer holds no connection.
+  const url = change.url === undefined ? undefined : await checkWebhookUrl(change.url, policy)
   return db.transaction().execute(async (trx) => {
     const endpoint = await getEndpoint(trx, id)
-    const url = change.url === undefined ? undefined : checkWebhookUrl(change.url)
     const reenabled = change.enabled === true && !endpoint.enabled
     const updated = await trx
       .updateTable('webhook_endpoints')

@@ -13,7 +13,14 @@ t.test('webhook delivery', async (t) => {
   logs.on('data', (d: Buffer) => (logText += d.toString()))
   const h = await setup(
     t,
-    { WEBHOOK_RETRY_SCHEDULE: '100ms,100ms,100ms,100ms', WEBHOOK_TIMEOUT: 'PT2S', MAINTENANCE_INTERVAL: '200ms', WEBHOOK_DISABLE_AFTER: 'P1D' },
+    {
+      WEBHOOK_RETRY_SCHEDULE: '100ms,100ms,100ms,100ms',
+      WEBHOOK_TIMEOUT: 'PT2S',
+      MAINTENANCE_INTERVAL: '200ms',
+      WEBHOOK_DISABLE_AFTER: 'P1D',
+      // The receiver listens on loopback, which webhooks may not reach by default.
+      WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8',
+    },
     logs,
   )
   const receiver = await startReceiver()

@@ -9,7 +9,7 @@ t.test('an endpoint failing beyond WEBHOOK_DISABLE_AFTER is disabled', async (t)
   const logs = new PassThrough()
   let logText = ''
   logs.on('data', (d: Buffer) => (logText += d.toString()))
-  const h = await setup(t, { WEBHOOK_RETRY_SCHEDULE: '50ms,50ms', WEBHOOK_DISABLE_AFTER: 'PT0S' }, logs)
+  const h = await setup(t, { WEBHOOK_RETRY_SCHEDULE: '50ms,50ms', WEBHOOK_DISABLE_AFTER: 'PT0S', WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8' }, logs)
   const receiver = await startReceiver()
   t.teardown(() => receiver.close())
   receiver.respond('/down', () => ({ status: 502 }))
