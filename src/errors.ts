@@ -97,3 +97,45 @@ export const endpointManaged = () =>
     'Endpoint managed by configuration',
     'This endpoint comes from BILLING_WEBHOOK_URL: unset the variable to remove it, or disable it with PATCH {"enabled": false}.',
   )
+
+// Hostile or malformed input: always a 400 naming where, never a 500.
+
+/** Postgres `text` and `jsonb` refuse U+0000 and lone surrogates: refused before they reach it. */
+export const invalidText = (path: string) =>
+  new LandlordError(
+    'LANDLORD_INVALID_TEXT',
+    400,
+    'Invalid text',
+    `${path} contains a NUL character or a lone UTF-16 surrogate.`,
+    { errors: [{ path, message: 'contains a NUL character or a lone UTF-16 surrogate' }] },
+  )
+
+export const bodyTooDeep = (path: string, maxDepth: number) =>
+  new LandlordError('LANDLORD_BODY_TOO_DEEP', 400, 'Body nested too deeply', `${path} is nested more than ${maxDepth} levels deep.`, {
+    errors: [{ path, message: `is nested more than ${maxDepth} levels deep` }],
+  })
+
+export const invalidNumber = (path: string) =>
+  new LandlordError('LANDLORD_INVALID_NUMBER', 400, 'Invalid number', `${path} is beyond the range of a JSON number.`, {
+    errors: [{ path, message: 'is beyond the range of a JSON number' }],
+  })
+
+export const invalidMetadata = (why: string) =>
+  new LandlordError('LANDLORD_INVALID_METADATA', 400, 'Invalid metadata', `metadata ${why}.`, { errors: [{ path: 'body.metadata', message: why }] })
+
+export const invalidIdempotencyKey = () =>
+  new LandlordError('LANDLORD_INVALID_IDEMPOTENCY_KEY', 400, 'Invalid Idempotency-Key', 'Idempotency-Key must be 1-255 visible ASCII characters.')
+
+export const unexpectedBody = () =>
+  new LandlordError('LANDLORD_UNEXPECTED_BODY', 400, 'Unexpected body', 'This route takes no request body; send none.')
+
+export const webhookUrlForbidden = (detail: string) =>
+  new LandlordError('LANDLORD_WEBHOOK_URL_FORBIDDEN', 400, 'Webhook URL not allowed', detail)
+
+export const clusterObjectsNotOurs = (reason: string) =>
+  new LandlordError(
+    'LANDLORD_CLUSTER_OBJECTS_NOT_OURS',
+    409,
+    "Tenant objects not Landlord's",
+    `${reason[0]?.toUpperCase() ?? ''}${reason.slice(1)}. Nothing was changed; an operator must reconcile the cluster.`,
+  )

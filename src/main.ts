@@ -6,7 +6,7 @@ import { Redis } from 'ioredis'
 import { buildApp } from './api/app.js'
 import type { Config } from './config.js'
 import { ensureAdminKey } from './db/api-keys.js'
-import { createDb, redactUrl, type Db } from './db/index.js'
+import { createDb, databaseName, redactUrl, type Db } from './db/index.js'
 import { ensureControlDatabase, migrateToLatest } from './db/migrate.js'
 import { startWorkers } from './jobs/index.js'
 import { serveWorkerMetrics } from './jobs/metrics-server.js'
@@ -14,6 +14,7 @@ import { createProducerConnection, createQueues } from './jobs/queues.js'
 import { createLogger, type Logger } from './log.js'
 import { createSecretsBackend } from './secrets/index.js'
 import { loadMasterKey, verifyMasterKey } from './secrets/master-key.js'
+import { hardenCluster } from './tenancy/cluster.js'
 import { ensureConfigEndpoint } from './webhooks/endpoints.js'
 
 export type Mode = 'start' | 'api' | 'worker'
@@ -54,6 +55,33 @@ async function checkRedis(config: Config): Promise<Redis> {
   return redis
 }
 
+/**
+ * Closes the tenant cluster's maintenance databases (and the control database,
+ * when it lives there) to tenant logins. Lacking the privilege is fatal unless
+ * TENANT_CLUSTER_HARDENING=warn; databases that are not Landlord's are named.
+ */
+async function hardenTenantCluster(config: Config, cluster: pg.Pool, log: Logger): Promise<void> {
+  const control = new URL(config.databaseUrl)
+  const tenants = new URL(config.tenantClusterUrl)
+  const sameServer = control.host === tenants.host
+  const report = await hardenCluster(cluster, sameServer ? [databaseName(config.databaseUrl)] : [])
+  if (report.closed.length > 0) log.info({ databases: report.closed }, 'tenant cluster hardened: CONNECT revoked from PUBLIC')
+  if (report.refused.length > 0) {
+    const names = report.refused.join(', ')
+    if (config.clusterHardening === 'enforce') {
+      throw new UnreachableError(
+        `cannot revoke CONNECT from PUBLIC on ${names} (TENANT_CLUSTER_URL's role lacks the privilege): tenant logins could reach them. ` +
+          'Run Landlord with a role that owns them, revoke it by hand, or set TENANT_CLUSTER_HARDENING=warn on a shared cluster.',
+      )
+    }
+    log.warn({ databases: report.refused }, 'tenant logins can connect to these databases: CONNECT could not be revoked from PUBLIC')
+  }
+  const others = report.open.filter((d) => !report.refused.includes(d))
+  if (others.length > 0) {
+    log.warn({ databases: others }, 'databases on the tenant cluster open to every login, tenant logins included; revoke CONNECT from PUBLIC on them')
+  }
+}
+
 async function checkCluster(config: Config): Promise<pg.Pool> {
   const cluster = new pg.Pool({ connectionString: config.tenantClusterUrl, max: 4, application_name: 'landlord-admin' })
   try {
@@ -87,6 +115,7 @@ export async function run(config: Config, mode: Mode): Promise<() => Promise<voi
     // Both sides need the cluster: workers apply effects, the API issues credentials.
     const cluster = await checkCluster(config)
     closers.push(() => cluster.end())
+    await hardenTenantCluster(config, cluster, log)
     const masterKey = await loadMasterKey(config, log)
     await verifyMasterKey(db, masterKey)
     const secrets = createSecretsBackend(config, { db, cluster, log, masterKey })

@@ -10,7 +10,7 @@ import type { Test } from 'tap'
 import { buildApp } from '../src/api/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { ensureAdminKey } from '../src/db/api-keys.js'
-import { createDb, withDatabase, type Db } from '../src/db/index.js'
+import { createDb, databaseName, withDatabase, type Db } from '../src/db/index.js'
 import { migrateToLatest, ensureControlDatabase } from '../src/db/migrate.js'
 import type { Tenant } from '../src/db/schema.js'
 import { findTenant } from '../src/db/tenants.js'
@@ -19,6 +19,7 @@ import type { WorkerDeps } from '../src/jobs/lifecycle.js'
 import { createProducerConnection, createQueues, type Queues } from '../src/jobs/queues.js'
 import { createLogger, type Logger } from '../src/log.js'
 import { createSecretsBackend, type SecretsBackend } from '../src/secrets/index.js'
+import { hardenCluster } from '../src/tenancy/cluster.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -81,6 +82,8 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
   const log = createLogger(config.logLevel, logDestination)
   const cluster = new pg.Pool({ connectionString: config.tenantClusterUrl, max: 4 })
   stops.push(() => cluster.end())
+  // What `landlord start` does first: tenant logins reach no maintenance or control database.
+  await hardenCluster(cluster, [databaseName(config.databaseUrl)])
   const redis = createProducerConnection(config)
   await redis.connect()
   stops.push(async () => {

@@ -21,7 +21,11 @@ async function migrationFolder(): Promise<string> {
   throw new Error(`no control-plane migrations found in ${candidates.join(' or ')}`)
 }
 
-/** CREATE DATABASE for the control plane if it does not exist yet (safe to race). */
+/**
+ * CREATE DATABASE for the control plane if it does not exist yet (safe to
+ * race). From template0, which no login can have written to, and closed to
+ * PUBLIC: tenant logins on the same server must not reach it.
+ */
 export async function ensureControlDatabase(url: string): Promise<boolean> {
   const name = databaseName(url)
   const client = new pg.Client({ connectionString: withDatabase(url, 'postgres') })
@@ -29,7 +33,8 @@ export async function ensureControlDatabase(url: string): Promise<boolean> {
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])
     if (found.rowCount) return false
-    await client.query(`CREATE DATABASE ${quoteIdent(name)}`)
+    await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`)
+    await client.query(`REVOKE ALL ON DATABASE ${quoteIdent(name)} FROM PUBLIC`)
     return true
   } catch (err) {
     // Created meanwhile by another process starting at the same time.

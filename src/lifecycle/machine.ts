@@ -8,6 +8,11 @@ export interface TenantContext {
   failedDuring: TransitionalState | null
   /** Last error a worker reported. */
   error: string | null
+  /**
+   * Provisioning has finished once. Until then the tenant was never usable:
+   * RESTORE finishes provisioning instead of reactivating a half-made database.
+   */
+  provisioned: boolean
 }
 
 const job = (step: Step) => ({ type: 'runJob', params: { step } }) as const
@@ -18,7 +23,7 @@ function working(state: TransitionalState, step: Step, done: string, event: Webh
   return {
     entry: job(step),
     on: {
-      EFFECTS_APPLIED: { target: done, actions: [notify(event), 'clearFailure'] },
+      EFFECTS_APPLIED: { target: done, actions: [notify(event), 'clearFailure', ...(step === 'provision' ? (['markProvisioned'] as const) : [])] },
       EFFECTS_FAILED: {
         target: 'failed',
         actions: [{ type: 'recordFailure', params: { during: state } }, ...(failed ? [notify(failed)] : [])],
@@ -42,6 +47,7 @@ export const tenantMachine = setup({
     wipesNow: ({ event }) => event.type === 'DECOMMISSION' && event.retentionMs === 0,
     keepsData: ({ event }) => event.type === 'DECOMMISSION' && event.retentionMs > 0,
     failedDuring: ({ context }, params: { state: TransitionalState }) => context.failedDuring === params.state,
+    provisioned: ({ context }) => context.provisioned,
   },
   actions: {
     runJob: (_, _params: { step: Step }) => {},
@@ -51,10 +57,11 @@ export const tenantMachine = setup({
       error: event.type === 'EFFECTS_FAILED' ? event.error : null,
     })),
     clearFailure: assign({ failedDuring: null, error: null }),
+    markProvisioned: assign({ provisioned: true }),
   },
 }).createMachine({
   id: 'tenant',
-  context: { failedDuring: null, error: null },
+  context: { failedDuring: null, error: null, provisioned: false },
   initial: 'provisioning',
   entry: notify('tenant.created'),
   states: {
@@ -74,7 +81,11 @@ export const tenantMachine = setup({
     waking: working('waking', 'wake', 'active', 'tenant.woken'),
     decommissioning: working('decommissioning', 'decommission', 'decommissioned', 'tenant.decommissioned'),
     decommissioned: {
-      on: { RESTORE: 'restoring', WIPE: 'wiping' },
+      on: {
+        // A tenant decommissioned before it was ever provisioned comes back by finishing that.
+        RESTORE: [{ guard: 'provisioned', target: 'restoring' }, { target: 'provisioning' }],
+        WIPE: 'wiping',
+      },
     },
     restoring: working('restoring', 'restore', 'active', 'tenant.restored'),
     wiping: working('wiping', 'wipe', 'wiped', 'tenant.wiped'),

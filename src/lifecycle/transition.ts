@@ -28,16 +28,19 @@ export interface NewTenantInput {
 
 interface Stored {
   value: string
-  context: TenantContext
+  /** `provisioned` is missing from snapshots written before it existed. */
+  context: Omit<TenantContext, 'provisioned'> & { provisioned?: boolean }
 }
 
 function stored(snapshot: Snapshot): Stored {
   return { value: snapshot.value, context: snapshot.context }
 }
 
-export function restore(tenant: Pick<Tenant, 'snapshot'>): Snapshot {
+export function restore(tenant: Pick<Tenant, 'snapshot' | 'schema_version'>): Snapshot {
   const s = tenant.snapshot as Stored
-  return tenantMachine.resolveState({ value: s.value, context: s.context })
+  // Snapshots stored before `provisioned` existed: a tenant with a schema version finished provisioning.
+  const provisioned = s.context.provisioned ?? tenant.schema_version !== null
+  return tenantMachine.resolveState({ value: s.value, context: { ...s.context, provisioned } })
 }
 
 /** Operator events the statechart accepts from this snapshot. */

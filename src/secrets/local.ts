@@ -9,9 +9,10 @@ import { sql } from 'kysely'
 import pg from 'pg'
 import type { Db } from '../db/index.js'
 import type { Tenant } from '../db/schema.js'
-import { LandlordError } from '../errors.js'
+import { clusterObjectsNotOurs, LandlordError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { quoteIdent } from '../tenancy/identifiers.js'
+import { checkOwnership, onCluster } from '../tenancy/ownership.js'
 import { LeaseRevokedError, type DestroyReceipt, type IssueRequest, type IssuedCredentials, type SecretsBackend } from './backend.js'
 import { open, scramVerifier, seal } from './crypto.js'
 
@@ -44,6 +45,12 @@ export class LocalSecretsBackend implements SecretsBackend {
   }
 
   async issue(tenant: Tenant, request: IssueRequest): Promise<IssuedCredentials> {
+    // The login joins the owner role and reaches the database: both must be this tenant's.
+    const found = await checkOwnership(this.admin, onCluster(tenant))
+    if (!found.ours) throw clusterObjectsNotOurs(found.reason)
+    if (found.role === 'absent' || found.database === 'absent') {
+      throw clusterObjectsNotOurs(`the ${found.role === 'absent' ? `role ${tenant.owner_role}` : `database ${tenant.database_name}`} of this tenant is missing`)
+    }
     const key = await this.dataKey(tenant)
     if (request.idempotencyKey !== undefined) {
       const existing = await this.db

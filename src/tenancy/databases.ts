@@ -1,41 +1,109 @@
 // Tenant databases on a cluster. Each function checks, then acts, and is safe to run twice.
 import pg from 'pg'
 import { withDatabase } from '../db/index.js'
-import { quoteIdent } from './identifiers.js'
-
-export class ForeignDatabaseError extends Error {
-  constructor(database: string, owner: string) {
-    super(`database ${database} exists but is owned by ${owner}, not by the tenant's role; refusing to adopt it`)
-    this.name = 'ForeignDatabaseError'
-  }
-}
+import { NotOursError, quoteIdent } from './identifiers.js'
 
 /**
- * Creates the tenant database owned by its role, then closes it to everyone
- * else. PUBLIC gets CONNECT and TEMPORARY on every new database and CREATE
- * DATABASE never copies grants, so the REVOKE runs every time, not only on create.
- * https://www.postgresql.org/docs/15/ddl-priv.html
+ * Creates the tenant database and closes it to everyone but the tenant.
+ *
+ * - It is cloned from template0, which accepts no connections: nothing any
+ *   login wrote to template1 reaches it, and no session can block the clone.
+ * - Landlord's admin role owns it, not the tenant: a database's owner may
+ *   ALTER (IS_TEMPLATE, CONNECTION LIMIT, ALLOW_CONNECTIONS, OWNER, RENAME)
+ *   and DROP it. The tenant's role gets CONNECT, TEMPORARY and CREATE, and
+ *   owns the `public` schema and everything in it.
+ * - PUBLIC gets CONNECT and TEMPORARY on every new database and CREATE
+ *   DATABASE never copies grants, so the REVOKE runs every time.
+ *   https://www.postgresql.org/docs/15/ddl-priv.html
+ *
+ * A database of this name that is not this tenant's is never touched.
  */
-export async function ensureDatabase(admin: pg.Pool, name: string, owner: string, marker: string): Promise<'created' | 'exists'> {
+export async function ensureDatabase(admin: pg.Pool, clusterUrl: string, tenant: TenantObjects, marker: string): Promise<'created' | 'exists'> {
+  const { database: name, owner } = tenant
   let outcome: 'created' | 'exists' = 'exists'
-  const found = await admin.query<{ owner: string }>(
-    'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1',
-    [name],
-  )
-  const existing = found.rows[0]
-  if (existing && existing.owner !== owner) throw new ForeignDatabaseError(name, existing.owner)
-  if (!existing) {
+  const found = await inspectDatabase(admin, name, owner, marker)
+  if (found.kind === 'foreign') throw new NotOursError(found.reason)
+  if (found.kind === 'absent') {
     try {
-      // Cannot run inside a transaction block: pool.query autocommits.
-      await admin.query(`CREATE DATABASE ${quoteIdent(name)} OWNER ${quoteIdent(owner)}`)
+      // Owned by the tenant's marked role at first, so that a crash before the
+      // marker comment still leaves a database provably this tenant's; handed
+      // to the admin role below. Cannot run in a transaction: pool.query autocommits.
+      await admin.query(`CREATE DATABASE ${quoteIdent(name)} OWNER ${quoteIdent(owner)} TEMPLATE template0`)
       outcome = 'created'
     } catch (err) {
       if (!['42P04', '23505'].includes((err as { code?: string }).code ?? '')) throw err
+      const again = await inspectDatabase(admin, name, owner, marker)
+      if (again.kind === 'foreign') throw new NotOursError(again.reason)
     }
   }
-  await admin.query(`REVOKE ALL ON DATABASE ${quoteIdent(name)} FROM PUBLIC`)
-  await admin.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${pg.escapeLiteral(marker)}`)
+  await secureDatabase(admin, clusterUrl, tenant, marker, { allowConnections: true })
   return outcome
+}
+
+/**
+ * Puts a database that is this tenant's (proven by the caller) in the shape
+ * ensureDatabase gives it: marked, owned by the admin role, accepting
+ * connections, open to the tenant's role only, its `public` schema the
+ * tenant's. Also upgrades a database an earlier version let the tenant own.
+ */
+export async function secureDatabase(
+  admin: pg.Pool,
+  clusterUrl: string,
+  tenant: TenantObjects,
+  marker: string,
+  opts: { allowConnections: boolean },
+): Promise<void> {
+  const db = quoteIdent(tenant.database)
+  const owner = quoteIdent(tenant.owner)
+  await admin.query(`COMMENT ON DATABASE ${db} IS ${pg.escapeLiteral(marker)}`)
+  await admin.query(`ALTER DATABASE ${db} OWNER TO CURRENT_USER`)
+  // Settings a former owner may have left (a search_path, say) go too.
+  await admin.query(`ALTER DATABASE ${db} RESET ALL`)
+  await admin.query(`ALTER DATABASE ${db} IS_TEMPLATE false`)
+  await admin.query(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`)
+  await admin.query(`GRANT CONNECT, TEMPORARY, CREATE ON DATABASE ${db} TO ${owner}`)
+  // A fenced database is left fenced: the admin session below needs it open for a moment.
+  await admin.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS true`)
+  // The tenant owns its schema. This admin session reads one catalog row,
+  // schema-qualified, and runs one utility statement: no tenant code can run
+  // in it (event triggers need a superuser to create).
+  await withTenantClient(clusterUrl, tenant.database, async (client) => {
+    const r = await client.query<{ owner: string }>(
+      "SELECT pg_catalog.pg_get_userbyid(nspowner) AS owner FROM pg_catalog.pg_namespace WHERE nspname = 'public'",
+    )
+    const current = r.rows[0]?.owner
+    if (current !== undefined && current !== tenant.owner) await client.query(`ALTER SCHEMA public OWNER TO ${owner}`)
+  })
+  if (!opts.allowConnections) await fenceDatabase(admin, tenant.database)
+}
+
+/** The names of a tenant's objects on its cluster. */
+export interface TenantObjects {
+  database: string
+  owner: string
+}
+
+export type DatabaseProof = { kind: 'absent' } | { kind: 'ours'; legacy: boolean } | { kind: 'foreign'; reason: string }
+
+/**
+ * Whether the database of this name is the tenant's: owned by Landlord's
+ * admin role with the tenant's marker as its comment (only the owner or a
+ * superuser can set it), or owned by the tenant's own role (whose marker the
+ * caller proves): half-way through provisioning, or provisioned by an earlier
+ * version that let the tenant own its database (`legacy`).
+ */
+export async function inspectDatabase(admin: pg.Pool, name: string, owner: string, marker: string): Promise<DatabaseProof> {
+  const r = await admin.query<{ owner: string; marker: string | null; admin: string }>(
+    `SELECT pg_get_userbyid(datdba) AS owner, shobj_description(oid, 'pg_database') AS marker, current_user AS admin
+       FROM pg_database WHERE datname = $1`,
+    [name],
+  )
+  const row = r.rows[0]
+  if (!row) return { kind: 'absent' }
+  if (row.owner === owner) return { kind: 'ours', legacy: true }
+  if (row.owner === row.admin && row.marker === marker) return { kind: 'ours', legacy: false }
+  const why = row.owner !== row.admin ? `is owned by ${row.owner}` : row.marker === null ? 'carries no Landlord marker' : 'carries another marker'
+  return { kind: 'foreign', reason: `database ${name} exists but was not made by Landlord for this tenant (it ${why}); refusing to touch it` }
 }
 
 export async function databaseExists(admin: pg.Pool, name: string): Promise<boolean> {
@@ -48,7 +116,12 @@ export async function databaseExists(admin: pg.Pool, name: string): Promise<bool
  * and `max_connections` is not: never keep a pool per tenant open.
  */
 export async function withTenantClient<T>(clusterUrl: string, database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: withDatabase(clusterUrl, database), application_name: 'landlord' })
+  // Only pg_catalog on the search path: no name resolves to a tenant's object.
+  const client = new pg.Client({
+    connectionString: withDatabase(clusterUrl, database),
+    application_name: 'landlord',
+    options: '-c search_path=pg_catalog',
+  })
   await client.connect()
   try {
     return await fn(client)
@@ -84,20 +157,22 @@ export async function fenceDatabase(admin: pg.Pool, database: string): Promise<n
   return terminateSessions(admin, database)
 }
 
-/** Accepts connections again (for the roles that have CONNECT; PUBLIC stays revoked). */
-export async function unfenceDatabase(admin: pg.Pool, database: string): Promise<void> {
-  await admin.query(`ALTER DATABASE ${quoteIdent(database)} ALLOW_CONNECTIONS true`)
-  await admin.query(`REVOKE ALL ON DATABASE ${quoteIdent(database)} FROM PUBLIC`)
-}
-
 export async function acceptsConnections(admin: pg.Pool, database: string): Promise<boolean> {
   const r = await admin.query<{ datallowconn: boolean }>('SELECT datallowconn FROM pg_database WHERE datname = $1', [database])
   return r.rows[0]?.datallowconn ?? false
 }
 
-/** DROP DATABASE ... WITH (FORCE) ends the sessions it finds; gone already is fine. */
+/**
+ * DROP DATABASE ... WITH (FORCE) ends the sessions it finds; gone already is
+ * fine. A template database cannot be dropped, so it is unmarked first.
+ */
 export async function dropDatabase(admin: pg.Pool, database: string): Promise<boolean> {
-  const existed = await databaseExists(admin, database)
+  if (!(await databaseExists(admin, database))) return false
+  try {
+    await admin.query(`ALTER DATABASE ${quoteIdent(database)} IS_TEMPLATE false ALLOW_CONNECTIONS false`)
+  } catch (err) {
+    if ((err as { code?: string }).code !== '3D000') throw err // dropped meanwhile
+  }
   await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`)
-  return existed
+  return true
 }

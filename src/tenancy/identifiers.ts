@@ -36,3 +36,18 @@ export function tenantNames(prefix: string, slug: string): TenantNames {
   const base = `${prefix}${slug}`
   return { database: base, owner: base }
 }
+
+/**
+ * Every owner role carries a comment naming its tenant's id. Names alone can
+ * collide (two instances on one cluster whose prefixes overlap, an old backup
+ * of the registry): the marker is what proves a role, and the databases it
+ * owns, belong to this tenant.
+ */
+export const tenantMarker = (tenantId: string) => `landlord tenant ${tenantId}`
+
+export class NotOursError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'NotOursError'
+  }
+}

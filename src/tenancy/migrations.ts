@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import type pg from 'pg'
-import { quoteIdent } from './identifiers.js'
 
 export interface TenantMigration {
   version: number
@@ -44,26 +43,26 @@ export function latestVersion(migrations: TenantMigration[]): number {
 
 /**
  * An error in the migration's SQL itself (permanent), as opposed to a lost
- * connection or a server shutting down (SQLSTATE classes 08, 53, 57: worth a retry).
+ * connection, a server shutting down (SQLSTATE classes 08, 53, 57) or a lock
+ * wait that timed out (55P03): those are worth a retry.
  */
 function isSqlError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|53|57)/.test(code)
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|53|57)/.test(code) && code !== '55P03'
 }
 
 // One key for every tenant database: the lock is per database anyway.
 const LOCK_KEY = 0x6c616e64 // 'land'
 
 /**
- * Brings one tenant database to the latest migration, running each file as the
- * tenant's owner role so that the owner owns every object. Safe to run twice
- * and concurrently (an advisory lock serialises runners). Returns the schema version.
+ * Brings one tenant database to the latest migration. `client` must be a
+ * login of the tenant's owner role (see withOwnerLogin), never an admin
+ * session: the tenant controls what landlord_schema_migrations is (it could
+ * be a view calling its own functions), so everything here runs with the
+ * tenant's privileges and no more. Safe to run twice and concurrently (an
+ * advisory lock serialises runners). Returns the schema version.
  */
-export async function migrateTenant(client: pg.Client, owner: string, migrations: TenantMigration[]): Promise<number> {
-  // Everything, reads of landlord_schema_migrations included, runs as the
-  // owner: the tenant controls what that table is (it could be a view calling
-  // its own functions), so nothing may touch it with the admin's privileges.
-  await client.query(`SET ROLE ${quoteIdent(owner)}`)
+export async function migrateTenant(client: pg.Client, migrations: TenantMigration[]): Promise<number> {
   await client.query('BEGIN')
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])

@@ -1,24 +1,10 @@
 // Roles on a tenant cluster. Each function checks, then acts, and is safe to run twice.
 import pg from 'pg'
-import { quoteIdent } from './identifiers.js'
+import { withTenantClient } from './databases.js'
+import { NotOursError, quoteIdent } from './identifiers.js'
 
 // 42710 duplicate_object; 23505 when two sessions race on pg_authid's unique index.
 const ALREADY = new Set(['42710', '23505'])
-
-/**
- * Every owner role carries a comment naming its tenant's id. Names alone can
- * collide (two instances on one cluster whose prefixes overlap, an old backup
- * of the registry): the marker is what proves a role, and the databases it
- * owns, belong to this tenant.
- */
-export const tenantMarker = (tenantId: string) => `landlord tenant ${tenantId}`
-
-export class NotOursError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'NotOursError'
-  }
-}
 
 /** The role's marker comment: undefined when the role does not exist, null when it has none. */
 export async function roleMarker(admin: pg.Pool, name: string): Promise<string | null | undefined> {
@@ -69,13 +55,25 @@ export async function tenantRoles(admin: pg.Pool, owner: string): Promise<string
 }
 
 /**
- * Drops a role. DROP OWNED first revokes what it holds on shared objects
- * (databases) and drops what it owns in the admin database; the tenant
- * database itself must be gone or cleaned before.
+ * Drops a role. DROP OWNED first drops what it owns and revokes what it holds,
+ * in each database where it has something (pg_shdepend names them: the admin
+ * database, shared objects, and any other database it reached), so nothing
+ * the role made anywhere can keep it alive. The tenant database itself is
+ * dropped before. Those sessions run no tenant code: only pg_catalog is on
+ * their search path, and DROP OWNED calls no function the tenant wrote.
  * https://www.postgresql.org/docs/15/sql-droprole.html
  */
-export async function dropRole(admin: pg.Pool, name: string): Promise<boolean> {
+export async function dropRole(admin: pg.Pool, clusterUrl: string, name: string): Promise<boolean> {
   if (!(await roleExists(admin, name))) return false
+  const elsewhere = await admin.query<{ datname: string }>(
+    `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+      WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+        AND d.datname <> current_database() AND d.datallowconn`,
+    [name],
+  )
+  for (const { datname } of elsewhere.rows) {
+    await withTenantClient(clusterUrl, datname, (client) => client.query(`DROP OWNED BY ${quoteIdent(name)}`))
+  }
   await admin.query(`DROP OWNED BY ${quoteIdent(name)}`)
   await admin.query(`DROP ROLE IF EXISTS ${quoteIdent(name)}`)
   return true

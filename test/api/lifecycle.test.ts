@@ -308,7 +308,7 @@ t.test('tenant logins cannot reach the control database; RETRY and early wipes g
   t.equal(early.statusCode, 202, 'zero retention on a decommissioned tenant wipes it now')
   t.match(early.json(), { state: 'wiping' })
   const failed = await h.waitForState('probe', 'failed')
-  t.match(failed.error, /refusing to drop it/, 'the wipe failed: the owner role is not marked for this tenant')
+  t.match(failed.error, /refusing to touch it/, 'the wipe failed: the owner role is not marked for this tenant')
   t.equal((await h.app.inject({ method: 'PUT', url: '/tenants/probe/legal-hold', headers: auth, payload: { reason: 'audit' } })).statusCode, 200)
   const held = await h.app.inject({ method: 'POST', url: '/tenants/probe/retry', headers: auth })
   t.equal(held.statusCode, 409)

@@ -9,10 +9,10 @@ import t from 'tap'
 import { withDatabase } from '../../src/db/index.js'
 import type { StepContext } from '../../src/jobs/lifecycle.js'
 import type { LifecycleJobData } from '../../src/jobs/queues.js'
-import { provision } from '../../src/jobs/workers/provision.js'
+import { migrateAsOwner, provision } from '../../src/jobs/workers/provision.js'
 import { createTenant } from '../../src/lifecycle/transition.js'
 import { quoteIdent } from '../../src/tenancy/identifiers.js'
-import { migrateTenant, readTenantMigrations } from '../../src/tenancy/migrations.js'
+import { readTenantMigrations } from '../../src/tenancy/migrations.js'
 import { ROOT, auth, setup, type Harness } from '../helpers.js'
 
 async function connectAs(url: string, user: string, database: string): Promise<unknown> {
@@ -40,7 +40,8 @@ async function fingerprint(h: Harness, database: string) {
        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY 1`,
     )
     const migrations = await client.query('SELECT version, name, checksum, applied_at FROM landlord_schema_migrations ORDER BY version')
-    return { database: acl.rows, objects: objects.rows, migrations: migrations.rows }
+    const schema = await client.query("SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'")
+    return { database: acl.rows, objects: objects.rows, migrations: migrations.rows, schemaOwner: schema.rows[0]?.owner as string }
   } finally {
     await client.end()
   }
@@ -68,9 +69,11 @@ t.test('provisioning', async (t) => {
   const tenant = await h.waitForState('acme', 'active')
   const database = `${prefix}acme`
 
-  t.test('the database exists, owned by the tenant role, at the latest schema version', async (t) => {
+  t.test('the database exists, owned by the admin role, its contents by the tenant role, at the latest schema version', async (t) => {
     const fp = await fingerprint(h, database)
-    t.same(fp.database.map((r) => r.owner), [tenant.owner_role])
+    t.same(fp.database.map((r) => r.owner), ['postgres'], 'the tenant cannot ALTER or DROP the database itself')
+    t.match(fp.database[0].acl, new RegExp(`"?${tenant.owner_role}"?=CTc/postgres`), 'the tenant role may connect, use temp tables and create schemas')
+    t.equal(fp.schemaOwner, tenant.owner_role, 'the tenant role owns the public schema')
     const tables = fp.objects.filter((o) => o.relkind === 'r')
     t.same(
       tables.map((o) => o.relname),
@@ -84,7 +87,8 @@ t.test('provisioning', async (t) => {
   })
 
   t.test('a role with no grant cannot connect to the tenant database, though it can connect elsewhere', async (t) => {
-    t.equal(await connectAs(h.config.tenantClusterUrl, stranger, 'postgres'), undefined, 'the probe role itself works')
+    await h.cluster.query(`CREATE DATABASE ${quoteIdent(`${prefix}open`)}`)
+    t.equal(await connectAs(h.config.tenantClusterUrl, stranger, `${prefix}open`), undefined, 'the probe role itself works')
     const err = await connectAs(h.config.tenantClusterUrl, stranger, database)
     t.match(err, { code: '42501', message: /permission denied for database/ })
     const temp = await h.cluster.query(`SELECT has_database_privilege($1, $2, 'TEMPORARY') AS temp`, [stranger, database])
@@ -134,7 +138,7 @@ t.test('provisioning', async (t) => {
     const wiped = await h.app.inject({ method: 'DELETE', url: '/tenants/twin?retention=PT0S', headers: auth })
     t.equal(wiped.statusCode, 202)
     const refused = await h.waitForState('twin', 'failed')
-    t.match(refused.error, /refusing to drop it/)
+    t.match(refused.error, /not made by Landlord for this tenant; refusing to touch it/)
     t.equal((await h.cluster.query('SELECT 1 FROM pg_database WHERE datname = $1', [`${prefix}twin`])).rowCount, 1, "the other instance's database is intact")
   })
 
@@ -142,9 +146,9 @@ t.test('provisioning', async (t) => {
     await h.cluster.query(`CREATE DATABASE ${quoteIdent(`${prefix}squatter`)}`)
     await h.app.inject({ method: 'POST', url: '/tenants', headers: auth, payload: { slug: 'squatter' } })
     const failed = await h.waitForState('squatter', 'failed')
-    t.match(failed.error, /owned by postgres, not by the tenant's role/)
+    t.match(failed.error, /database \S+squatter exists but was not made by Landlord for this tenant \(it carries no Landlord marker\)/)
     const status = await h.app.inject({ url: '/tenants/squatter/status', headers: auth })
-    t.match(status.json(), { state: 'failed', stable: true, error: /refusing to adopt/ })
+    t.match(status.json(), { state: 'failed', stable: true, error: /refusing to touch it/ })
   })
 })
 
@@ -185,38 +189,40 @@ t.test('failures: retried with backoff, then failed with the error visible; RETR
   })
 
   t.test("a tenant cannot make the migration runner execute its own code with admin rights", async (t) => {
-    // The tenant replaces its bookkeeping table with a view over a function that
-    // tries to grant itself SUPERUSER when the runner reads it.
-    const database = `${h.config.tenantDbPrefix}flaky`
-    const owner = database
-    const evil = new pg.Client({ connectionString: withDatabase(h.config.tenantClusterUrl, database) })
+    // Holding its own issued credentials, the tenant replaces its bookkeeping
+    // table with a view over a function that undoes any SET ROLE and then
+    // grants itself SUPERUSER, for when the runner reads it.
+    const tenant = await h.waitForState('flaky', 'active')
+    const owner = tenant.owner_role
+    const creds = (await h.app.inject({ method: 'POST', url: '/tenants/flaky/credentials', headers: auth })).json()
+    const evilUrl = new URL(withDatabase(h.config.tenantClusterUrl, creds.database))
+    evilUrl.username = creds.username
+    evilUrl.password = creds.password
+    const evil = new pg.Client({ connectionString: evilUrl.toString() })
     await evil.connect()
     t.teardown(() => evil.end())
-    await evil.query(`SET ROLE ${quoteIdent(owner)}`)
     await evil.query('ALTER TABLE landlord_schema_migrations RENAME TO real_migrations')
     await evil.query(`
       CREATE FUNCTION escalate() RETURNS SETOF real_migrations LANGUAGE plpgsql AS $$
       BEGIN
+        RESET ROLE;
         EXECUTE format('ALTER ROLE %I SUPERUSER', '${owner}');
         RETURN QUERY SELECT * FROM real_migrations;
       END $$`)
     await evil.query('CREATE VIEW landlord_schema_migrations AS SELECT * FROM escalate()')
-    const client = new pg.Client({ connectionString: withDatabase(h.config.tenantClusterUrl, database) })
-    await client.connect()
-    t.teardown(() => client.end())
-    await t.rejects(migrateTenant(client, owner, await readTenantMigrations(dir)), /must be superuser|permission denied/)
-    const role = await h.cluster.query('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [owner])
-    t.equal(role.rows[0].rolsuper, false, 'the owner role is still not a superuser')
+    await t.rejects(migrateAsOwner(h.cluster, h.config.tenantClusterUrl, tenant, await readTenantMigrations(dir)), /must be superuser|permission denied/)
+    const supers = await h.cluster.query('SELECT rolname FROM pg_roles WHERE rolsuper AND rolname LIKE $1', [`${owner}%`])
+    t.same(supers.rows, [], 'neither the owner role nor any login of the tenant became a superuser')
+    const logins = await h.cluster.query('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`${owner}-m%`])
+    t.same(logins.rows, [], 'the migration login is gone')
     await evil.query('DROP VIEW landlord_schema_migrations; DROP FUNCTION escalate(); ALTER TABLE real_migrations RENAME TO landlord_schema_migrations')
   })
 
   t.test('an applied migration whose file changed is refused', async (t) => {
+    const tenant = await h.waitForState('flaky', 'active')
     const migrations = await readTenantMigrations(dir)
     const changed = migrations.map((m) => ({ ...m, checksum: m.checksum.replace(/^./, (c) => (c === '0' ? '1' : '0')) }))
-    const client = new pg.Client({ connectionString: withDatabase(h.config.tenantClusterUrl, `${h.config.tenantDbPrefix}flaky`) })
-    await client.connect()
-    t.teardown(() => client.end())
-    await t.rejects(migrateTenant(client, `${h.config.tenantDbPrefix}flaky`, changed), /changed after it was applied/)
-    t.equal(await migrateTenant(client, `${h.config.tenantDbPrefix}flaky`, migrations), 1, 'the unchanged files still pass')
+    await t.rejects(migrateAsOwner(h.cluster, h.config.tenantClusterUrl, tenant, changed), /changed after it was applied/)
+    t.equal(await migrateAsOwner(h.cluster, h.config.tenantClusterUrl, tenant, migrations), 1, 'the unchanged files still pass')
   })
 })

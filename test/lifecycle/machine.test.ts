@@ -59,7 +59,7 @@ const WEBHOOK_ON_ARRIVAL: Record<string, string> = {
   wiped: 'tenant.wiped',
 }
 
-const ctx: TenantContext = { failedDuring: null, error: null }
+const ctx: TenantContext = { failedDuring: null, error: null, provisioned: true }
 const at = (value: string, context: TenantContext = ctx) => tenantMachine.resolveState({ value, context })
 
 t.test('the machine knows every state of the design, stable and transitional', async (t) => {
@@ -96,7 +96,7 @@ for (const [state, allowed] of Object.entries(EXPECTED)) {
       t.same(jobs, STEP_OF[target] ? [STEP_OF[target]] : [], `${name} queues the job of ${target}`)
       const hooks = actions.filter((a) => a.type === 'notify').map((a) => (a.params as { type: string }).type)
       if (target === 'failed') {
-        t.same(next.context, { failedDuring: state, error: 'boom' }, 'the failure is remembered')
+        t.match(next.context, { failedDuring: state, error: 'boom' }, 'the failure is remembered')
         t.same(hooks, state === 'provisioning' ? ['tenant.provisioning_failed'] : [])
       } else if (WEBHOOK_ON_ARRIVAL[target]) {
         t.same(hooks, [WEBHOOK_ON_ARRIVAL[target]], `arriving in ${target} is announced`)
@@ -117,7 +117,7 @@ for (const [state, allowed] of Object.entries(EXPECTED)) {
 
 for (const during of TRANSITIONAL_STATES) {
   t.test(`a tenant that failed while ${during} retries that same step, or is decommissioned`, async (t) => {
-    const failed = at('failed', { failedDuring: during, error: 'boom' })
+    const failed = at('failed', { failedDuring: during, error: 'boom', provisioned: during !== 'provisioning' })
     for (const [name, event] of Object.entries(EVENTS)) {
       const target = { RETRY: during, ...decommission }[name]
       t.equal(failed.can(event), target !== undefined, `${name} ${target ? 'accepted' : 'refused'}`)
@@ -129,9 +129,34 @@ for (const during of TRANSITIONAL_STATES) {
       [{ step: STEP_OF[during] }],
     )
     const [settled] = transition(tenantMachine, retried, EVENTS.APPLIED as LifecycleEvent)
-    t.same(settled.context, { failedDuring: null, error: null }, 'success clears the failure')
+    t.same(settled.context, { failedDuring: null, error: null, provisioned: true }, 'success clears the failure')
   })
 }
+
+t.test('a tenant that never finished provisioning becomes active only by finishing it', async (t) => {
+  const [created] = initialTransition(tenantMachine)
+  t.equal(created.context.provisioned, false, 'a new tenant is not provisioned yet')
+  const [failed] = transition(tenantMachine, created, { type: 'EFFECTS_FAILED', error: 'boom' })
+  const [decommissioning] = transition(tenantMachine, failed, { type: 'DECOMMISSION', retentionMs: 60_000 })
+  const [decommissioned] = transition(tenantMachine, decommissioning, { type: 'EFFECTS_APPLIED' })
+  t.equal(decommissioned.value, 'decommissioned')
+  const [restoring, actions] = transition(tenantMachine, decommissioned, { type: 'RESTORE' })
+  t.equal(restoring.value, 'provisioning', 'RESTORE resumes provisioning instead of reactivating a half-made database')
+  t.same(actions.map((a) => a.params), [{ step: 'provision' }])
+  const [active, announced] = transition(tenantMachine, restoring, { type: 'EFFECTS_APPLIED', schemaVersion: 1 })
+  t.equal(active.value, 'active')
+  t.same(
+    announced.filter((a) => a.type === 'notify').map((a) => a.params),
+    [{ type: 'tenant.provisioned' }],
+    'billing hears tenant.provisioned, not tenant.restored',
+  )
+  t.equal(active.context.provisioned, true)
+
+  // Once provisioned, a later decommission and restore is a plain restore.
+  const [again] = transition(tenantMachine, active, { type: 'DECOMMISSION', retentionMs: 60_000 })
+  const [kept] = transition(tenantMachine, again, { type: 'EFFECTS_APPLIED' })
+  t.equal(transition(tenantMachine, kept, { type: 'RESTORE' })[0].value, 'restoring')
+})
 
 t.test('the graph: every state is reachable from a new tenant, and only wiped is final', async (t) => {
   const events = Object.values(EVENTS)

@@ -1,12 +1,13 @@
-// wipe: revoke leases, drop the database and every role of the tenant, destroy
-// its key material, and leave a receipt in its history. The registry row stays
-// as a tombstone. Before anything is dropped, the owner role's marker must name
-// this tenant: a database that merely has the right name is never dropped.
-import { UnrecoverableError } from 'bullmq'
+// wipe: revoke leases, drop the database and every role of the tenant, then
+// destroy its key material, and leave a receipt in its history. The registry
+// row stays as a tombstone. Nothing is dropped before the tenant's objects are
+// proven its own, and the key material goes only once the database is gone,
+// so the receipt states what happened and nothing more.
 import { dropDatabase } from '../../tenancy/databases.js'
-import { dropRole, roleMarker, tenantMarker, tenantRoles } from '../../tenancy/roles.js'
+import { dropRole, tenantRoles } from '../../tenancy/roles.js'
 import { appendHistory } from '../../lifecycle/transition.js'
 import type { StepContext } from '../lifecycle.js'
+import { proveOwnership } from './prove.js'
 
 interface Receipt {
   database_dropped: boolean
@@ -16,29 +17,26 @@ interface Receipt {
 }
 
 export async function wipe({ deps, tenant, log, job, checkpoint }: StepContext): Promise<void> {
-  const { cluster, db, secrets } = deps
-  const marker = await roleMarker(cluster, tenant.owner_role)
-  const dbOwner = await cluster.query<{ owner: string }>('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', [
-    tenant.database_name,
-  ])
-  const foreignDb = dbOwner.rows[0] !== undefined && dbOwner.rows[0].owner !== tenant.owner_role
-  if ((marker !== undefined && marker !== tenantMarker(tenant.id)) || foreignDb) {
-    throw new UnrecoverableError(`${tenant.database_name} or ${tenant.owner_role} was not made by Landlord for this tenant; refusing to drop it`)
-  }
+  const { cluster, config, db, secrets } = deps
+  await proveOwnership(cluster, tenant)
 
   // What earlier attempts already did is carried over, so the receipt is complete.
-  const previous = (job.data as { receipt?: Receipt }).receipt
+  const previous = (job.data as { receipt?: Partial<Receipt> }).receipt
+  // Leases first: their sessions end before the database goes.
+  const leasesRevoked = (await secrets.revokeAll(tenant)) + (previous?.leases_revoked ?? 0)
+  const dropped = (await dropDatabase(cluster, tenant.database_name)) || (previous?.database_dropped ?? false)
+  await job.updateData({ ...job.data, receipt: { ...previous, leases_revoked: leasesRevoked, database_dropped: dropped } })
+  const roles = await tenantRoles(cluster, tenant.owner_role)
+  // Lease and migration logins first: they are members of the owner role.
+  for (const role of roles.filter((r) => r !== tenant.owner_role)) await dropRole(cluster, config.tenantClusterUrl, role)
+  if (roles.includes(tenant.owner_role)) await dropRole(cluster, config.tenantClusterUrl, tenant.owner_role)
+  // Only now: had the drop failed, the data would still be there and readable.
   const keys = await secrets.destroy(tenant)
   const key = await db.selectFrom('tenant_keys').select('wrapped_key').where('tenant_id', '=', tenant.id).executeTakeFirst()
-  const dropped = await dropDatabase(cluster, tenant.database_name)
-  const roles = await tenantRoles(cluster, tenant.owner_role)
-  // Lease roles first: they are members of the owner role.
-  for (const role of roles.filter((r) => r !== tenant.owner_role)) await dropRole(cluster, role)
-  if (roles.includes(tenant.owner_role)) await dropRole(cluster, tenant.owner_role)
   const receipt: Receipt = {
-    database_dropped: dropped || (previous?.database_dropped ?? false),
+    database_dropped: dropped,
     roles_dropped: [...new Set([...(previous?.roles_dropped ?? []), ...roles])].sort(),
-    leases_revoked: keys.leases_revoked + (previous?.leases_revoked ?? 0),
+    leases_revoked: leasesRevoked + keys.leases_revoked,
     key_material: key && key.wrapped_key === null ? 'destroyed' : 'none',
   }
   await job.updateData({ ...job.data, receipt })

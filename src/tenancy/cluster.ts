@@ -1,0 +1,62 @@
+// Closing the tenant cluster to tenant logins. By default PUBLIC has CONNECT on
+// every database, `postgres` and `template1` included: a tenant login could
+// reach them, and anything it wrote to template1 would be copied into every
+// database created from it. Landlord closes the databases that are its
+// concern at start; what it cannot close it names.
+import pg from 'pg'
+import { quoteIdent } from './identifiers.js'
+
+export interface HardeningReport {
+  /** Databases whose CONNECT from PUBLIC this run revoked. */
+  closed: string[]
+  /** Databases still open to every login: not Landlord's to close, or no privilege to. */
+  open: string[]
+  /** Of `open`, those Landlord should have closed but could not (lacking the privilege). */
+  refused: string[]
+}
+
+// One session at a time: concurrent GRANT/REVOKE on one database can fail
+// with "tuple concurrently updated".
+const LOCK_KEY = 0x6c6c6864 // 'llhd'
+
+/**
+ * Revokes CONNECT from PUBLIC on the maintenance databases (`postgres`,
+ * `template1`) and on `extra` (the control database when it lives on this
+ * cluster). Idempotent: a database already closed is left alone. Returns what
+ * it changed and what stays open to every login.
+ */
+export async function hardenCluster(admin: pg.Pool, extra: string[] = []): Promise<HardeningReport> {
+  const ours = new Set(['postgres', 'template1', ...extra])
+  const client = await admin.connect()
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY])
+    try {
+      const closed: string[] = []
+      const refused: string[] = []
+      for (const name of await openDatabases(client)) {
+        if (!ours.has(name)) continue
+        try {
+          await client.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${quoteIdent(name)} FROM PUBLIC`)
+        } catch (err) {
+          // 42501: neither superuser nor the owner. REVOKE by a non-owner only warns, hence the check below.
+          if ((err as { code?: string }).code !== '42501') throw err
+        }
+        if ((await openDatabases(client)).includes(name)) refused.push(name)
+        else closed.push(name)
+      }
+      return { closed, open: await openDatabases(client), refused }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY])
+    }
+  } finally {
+    client.release()
+  }
+}
+
+/** Databases any login may connect to (template0 accepts no connections at all). */
+async function openDatabases(client: pg.PoolClient): Promise<string[]> {
+  const r = await client.query<{ datname: string }>(
+    "SELECT datname FROM pg_database WHERE datallowconn AND has_database_privilege('public', oid, 'CONNECT') ORDER BY datname",
+  )
+  return r.rows.map((row) => row.datname)
+}
