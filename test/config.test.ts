@@ -48,6 +48,12 @@ t.test('a bad value fails with the variable named', async (t) => {
     [{ MAINTENANCE_INTERVAL: 'hourly' }, 'MAINTENANCE_INTERVAL'],
     [{ JOB_ATTEMPTS: '0' }, 'JOB_ATTEMPTS'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ LANDLORD_ADMIN_KEY: 'secret' }, 'LANDLORD_ADMIN_KEY'],
+    [{ LANDLORD_ADMIN_KEY: 'hunter2'.repeat(4) }, 'LANDLORD_ADMIN_KEY'],
+    [{ LANDLORD_ADMIN_KEY: `hunter2 ${'x'.repeat(40)}` }, 'LANDLORD_ADMIN_KEY'],
+    [{ WEBHOOK_ALLOWED_NETWORKS: '10.0.0.0' }, 'WEBHOOK_ALLOWED_NETWORKS'],
+    [{ WEBHOOK_ALLOWED_NETWORKS: '10.0.0.0/8,127.0.0.0/33' }, 'WEBHOOK_ALLOWED_NETWORKS'],
+    [{ TENANT_CLUSTER_HARDENING: 'off' }, 'TENANT_CLUSTER_HARDENING'],
   ]
   for (const [env, variable] of cases) {
     const err = (() => {
@@ -62,6 +68,15 @@ t.test('a bad value fails with the variable named', async (t) => {
     t.match((err as Error).message, new RegExp(`^${variable}: `))
     t.notMatch((err as Error).message, /hunter2/, 'a rejected secret is not echoed')
   }
+})
+
+t.test('access and network settings', async (t) => {
+  const key = 'k'.repeat(32)
+  t.equal(loadConfig({ LANDLORD_ADMIN_KEY: key }).adminKey, key, 'a 32-character admin key is accepted')
+  t.same(loadConfig({ WEBHOOK_ALLOWED_NETWORKS: ' 10.0.5.0/24, fd00::/8 ' }).webhookAllowedNetworks, ['10.0.5.0/24', 'fd00::/8'])
+  t.same(loadConfig({}).webhookAllowedNetworks, [], 'no internal network is allowed by default')
+  t.equal(loadConfig({}).clusterHardening, 'enforce')
+  t.equal(loadConfig({ TENANT_CLUSTER_HARDENING: 'warn' }).clusterHardening, 'warn')
 })
 
 t.test('durations are ISO 8601', async (t) => {

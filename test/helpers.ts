@@ -128,6 +128,30 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
   }
 }
 
+/** What POST /tenants/:id/credentials answers. */
+export interface Creds {
+  username: string
+  password: string
+  host: string
+  port: number
+  database: string
+  expires_at: string
+  lease_id: string
+}
+
+/** A session as the tenant login `c`, on its own database or on `database`. */
+export async function loginAs(c: Creds, database = c.database): Promise<pg.Client> {
+  const client = new pg.Client({ host: c.host, port: c.port, user: c.username, password: c.password, database })
+  client.on('error', () => {}) // a session Landlord ends is expected to die
+  try {
+    await client.connect()
+  } catch (err) {
+    await client.end().catch(() => {})
+    throw err
+  }
+  return client
+}
+
 /** Polls `check` until it returns a value, with a deadline instead of fixed sleeps. */
 export async function waitFor<T>(check: () => Promise<T | undefined>, ms = 15_000, what = () => 'condition'): Promise<T> {
   const deadline = Date.now() + ms

@@ -5,17 +5,7 @@ import pg from 'pg'
 import t from 'tap'
 import { expireRetention } from '../../src/jobs/maintenance.js'
 import { quoteIdent } from '../../src/tenancy/identifiers.js'
-import { auth, setup } from '../helpers.js'
-
-interface Creds {
-  username: string
-  password: string
-  host: string
-  port: number
-  database: string
-  expires_at: string
-  lease_id: string
-}
+import { auth, setup, type Creds } from '../helpers.js'
 
 async function tryConnect(c: Creds, database = c.database): Promise<{ code?: string; message: string } | undefined> {
   const client = new pg.Client({ host: c.host, port: c.port, user: c.username, password: c.password, database })
