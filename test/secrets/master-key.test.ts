@@ -1,16 +1,14 @@
 // The local backend's master key: LANDLORD_MASTER_KEY when set, otherwise a
 // key generated once into LANDLORD_HOME/master.key and read back after.
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { createLogger } from '../../src/log.js'
 import { loadMasterKey, verifyMasterKey } from '../../src/secrets/master-key.js'
-import { ROOT, setup } from '../helpers.js'
+import { setup } from '../helpers.js'
 
 const log = createLogger('silent')
 
@@ -94,28 +92,35 @@ t.test('a master.key file holding anything but a 32-byte base64 key stops the st
   }
 })
 
-/** loadMasterKey's answer as a user who cannot write to `home`: as itself, or as nobody when the tests run as root. */
+/**
+ * Runs `fn` as a user whom a directory's mode bits bind: as itself, or, when the
+ * tests run as root (who ignores them), with nobody's effective uid and gid.
+ * In-process, after every module is loaded: a child running as nobody would have
+ * to read the checkout, which may sit in a directory closed to others (0700).
+ * glibc applies seteuid to every thread, so libuv's fs threads run as nobody too.
+ */
+async function asReader<T>(fn: () => Promise<T>): Promise<T> {
+  if (process.geteuid?.() !== 0) return fn()
+  const [uid, gid] = [process.geteuid(), process.getegid!()]
+  process.setegid!(65534)
+  process.seteuid!(65534)
+  try {
+    return await fn()
+  } finally {
+    process.seteuid!(uid)
+    process.setegid!(gid)
+  }
+}
+
+/** loadMasterKey's answer for a reader of `home`, the error as text. */
 async function loadAsReader(home: string): Promise<string> {
-  if (process.getuid?.() !== 0) {
-    return loadMasterKey(loadConfig({ LANDLORD_HOME: home }), log).then(
+  const config = loadConfig({ LANDLORD_HOME: home })
+  return asReader(() =>
+    loadMasterKey(config, log).then(
       (key) => key.toString('base64'),
       (err: unknown) => `error: ${String(err)}`,
-    )
-  }
-  const script = `
-    import { loadConfig } from ${JSON.stringify(path.join(ROOT, 'src/config.js'))}
-    import { createLogger } from ${JSON.stringify(path.join(ROOT, 'src/log.js'))}
-    import { loadMasterKey } from ${JSON.stringify(path.join(ROOT, 'src/secrets/master-key.js'))}
-    loadMasterKey(loadConfig({ LANDLORD_HOME: ${JSON.stringify(home)} }), createLogger('silent')).then(
-      (key) => process.stdout.write(key.toString('base64')),
-      (err) => process.stdout.write('error: ' + String(err)),
-    )`
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: ROOT,
-    uid: 65534,
-    gid: 65534,
-  })
-  return stdout
+    ),
+  )
 }
 
 // Operators mount a key read-only (a secret volume) or keep the home owned by another user.
@@ -127,6 +132,8 @@ t.test('an existing master.key is read from a home the process cannot write to',
   t.equal(await loadAsReader(dir), key, 'the probe works: with a writable home the reader gets the key')
   await fs.chmod(dir, 0o555)
   try {
+    const write = await asReader(() => fs.writeFile(path.join(dir, 'probe'), '').then(() => 'written', (err: { code?: string }) => err.code))
+    t.equal(write, 'EACCES', 'the home is closed to the reader: a write is refused')
     t.equal(await loadAsReader(dir), key, 'the key on file is returned')
   } finally {
     await fs.chmod(dir, 0o700)
