@@ -13,7 +13,8 @@ import type pg from 'pg'
 import auth from './auth.js'
 import health from './health.js'
 import idempotency from './idempotency.js'
-import problem from './problem.js'
+import input from './input.js'
+import problem, { onFrameworkError } from './problem.js'
 import tenants from './tenants.js'
 import lifecycle from './lifecycle.js'
 import credentials from './credentials.js'
@@ -41,10 +42,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     // Unknown fields are refused (400), never silently dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
     bodyLimit: 256 * 1024,
+    // Malformed percent-encoding and over-long path parameters: problems too, not Fastify's own JSON.
+    frameworkErrors: onFrameworkError,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Registered first: request decorators and the error handler reach only the plugins registered after them.
   await app.register(problem)
+  // JSON parsing and the text, depth and unexpected-body checks every route shares.
+  await app.register(input)
   await app.register(auth, { db: deps.db })
   await app.register(idempotency, { db: deps.db })
   await app.register(swagger, {
@@ -54,7 +59,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         title: 'Landlord',
         version: API_VERSION,
         description: 'Tenant control plane: onboard tenants into their own PostgreSQL databases and run their lifecycle.',
+        license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
       },
+      // Generated clients take their base URL from here; deployments pass their own.
+      servers: [{ url: 'http://127.0.0.1:3000', description: 'The default local address (HOST and PORT)' }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A Landlord API key' } } },
       security: [{ bearer: [] }],
       tags: [

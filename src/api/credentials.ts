@@ -4,6 +4,7 @@ import { getTenant } from '../db/tenants.js'
 import { connectionInfo, issueCredentials } from '../lifecycle/credentials.js'
 import { requestRotation } from '../lifecycle/operations.js'
 import type { ApiDeps } from './app.js'
+import { idempotencyKeyOf } from './idempotency.js'
 import { problems } from './problem.js'
 import { tenantResource } from './tenants.js'
 import { ConnectionResource, CredentialsResource, TenantRef, TenantResource } from './tenants.schemas.js'
@@ -26,9 +27,10 @@ const credentialRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) =
         response: { 201: CredentialsResource, ...problems(400, 401, 404, 409, 423, 503) },
       },
     },
+    // Not `idempotent: true`: the response holds a password, so it is never
+    // stored; the secrets backend finds the live lease by the key instead.
     async (request, reply) => {
-      const key = request.headers['idempotency-key']
-      const creds = await issueCredentials(deps, request.params.id, request.principal, typeof key === 'string' ? key : undefined)
+      const creds = await issueCredentials(deps, request.params.id, request.principal, idempotencyKeyOf(request))
       return reply
         .code(201)
         .header('cache-control', 'no-store')

@@ -2,10 +2,11 @@
 // gets the first response, the same key with another body gets 422, and a
 // duplicate arriving while the first is still running gets 409.
 import { createHash } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Db } from '../db/index.js'
 import { claimKey, completeKey, releaseKey } from '../db/idempotency.js'
+import { invalidIdempotencyKey } from '../errors.js'
 import { PROBLEM_TYPE, sendProblem } from './problem.js'
 
 declare module 'fastify' {
@@ -15,6 +16,21 @@ declare module 'fastify' {
   interface FastifyRequest {
     idempotencyKey: string | null
   }
+}
+
+const KEY = /^[\x21-\x7e]{1,255}$/
+
+/**
+ * The request's Idempotency-Key, or undefined without one. Every route that
+ * takes a key reads it here: anything but 1-255 visible ASCII characters is a
+ * 400 (an unbounded key would otherwise reach a btree index, whose entries
+ * Postgres caps near 2.7 kB).
+ */
+export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const key = request.headers['idempotency-key']
+  if (key === undefined) return undefined
+  if (typeof key !== 'string' || !KEY.test(key)) throw invalidIdempotencyKey()
+  return key
 }
 
 /** JSON with sorted keys, so that key order does not change a request's hash. */
@@ -33,11 +49,8 @@ async function idempotencyPlugin(app: FastifyInstance, opts: { db: Db }) {
 
   app.addHook('preHandler', async (request, reply) => {
     if (!request.routeOptions.config.idempotent) return
-    const key = request.headers['idempotency-key']
+    const key = idempotencyKeyOf(request)
     if (key === undefined) return
-    if (typeof key !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(key)) {
-      return sendProblem(reply, request, 400, 'LANDLORD_INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-255 visible ASCII characters.')
-    }
     const hash = createHash('sha256')
       .update(`${request.method} ${request.routeOptions.url ?? request.url}\n${canonical(request.params)}\n${canonical(request.body)}`)
       .digest('hex')
@@ -62,7 +75,9 @@ async function idempotencyPlugin(app: FastifyInstance, opts: { db: Db }) {
     const key = request.idempotencyKey
     if (key === null || key === undefined) return payload
     request.idempotencyKey = null
-    if (reply.statusCode >= 500) {
+    // A 400 refused the request before anything ran (Stripe does the same):
+    // the key stays free for the corrected request instead of replaying the refusal.
+    if (reply.statusCode >= 500 || reply.statusCode === 400) {
       await releaseKey(db, request.principal, key)
     } else {
       const location = reply.getHeader('location')

@@ -35,6 +35,7 @@ const TITLES: Record<number, string> = {
   406: 'Not acceptable',
   409: 'Conflict',
   413: 'Payload too large',
+  414: 'URI too long',
   415: 'Unsupported media type',
   422: 'Unprocessable content',
   429: 'Too many requests',
@@ -53,6 +54,30 @@ export function sendProblem(
     .code(status)
     .type(PROBLEM_TYPE)
     .send({ ...extra, type: 'about:blank', title, status, detail, instance: request.url, code })
+}
+
+/** Fastify's own 4xx errors for malformed requests, under stable Landlord codes. */
+const FASTIFY_CODES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'LANDLORD_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'LANDLORD_INVALID_CONTENT_LENGTH',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'LANDLORD_EMPTY_BODY',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'LANDLORD_INVALID_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'LANDLORD_BODY_TOO_LARGE',
+}
+
+/**
+ * Fastify's `frameworkErrors`: what the router refuses before any hook or the
+ * error handler runs, which would otherwise answer in its own JSON shape.
+ */
+export function onFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (err.code === 'FST_ERR_BAD_URL') {
+    void sendProblem(reply, request, 400, 'LANDLORD_INVALID_URL', 'The URL path holds a malformed percent-encoding.')
+  } else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void sendProblem(reply, request, 414, 'LANDLORD_URI_TOO_LONG', 'A path parameter is longer than the router accepts.')
+  } else {
+    request.log.error({ err }, 'request failed')
+    void sendProblem(reply, request, 500, 'LANDLORD_INTERNAL', 'An internal error occurred; it has been logged.', {}, 'Internal server error')
+  }
 }
 
 function validationErrors(err: FastifyError) {
@@ -80,7 +105,7 @@ async function problemPlugin(app: FastifyInstance) {
     }
     const status = err.statusCode ?? 500
     if (status >= 400 && status < 500) {
-      return sendProblem(reply, request, status, err.code ?? 'LANDLORD_BAD_REQUEST', err.message)
+      return sendProblem(reply, request, status, FASTIFY_CODES[err.code] ?? err.code ?? 'LANDLORD_BAD_REQUEST', err.message)
     }
     request.log.error({ err }, 'request failed')
     return sendProblem(reply, request, 500, 'LANDLORD_INTERNAL', 'An internal error occurred; it has been logged.', {}, 'Internal server error')

@@ -1,6 +1,7 @@
 // Request and response schemas of the tenant routes.
 import { Type, type Static } from '@fastify/type-provider-typebox'
 import { SLUG_PATTERN } from '../tenancy/identifiers.js'
+import { METADATA_MAX_BYTES, METADATA_MAX_DEPTH } from './metadata.js'
 
 export const TenantRef = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 64, description: 'The tenant uuid or slug' }),
@@ -12,7 +13,12 @@ export const CreateTenantBody = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     plan: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    metadata: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 50 })),
+    metadata: Type.Optional(
+      Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), {
+        maxProperties: 50,
+        description: `Free-form JSON copied into webhooks: at most 50 keys, nested at most ${METADATA_MAX_DEPTH} levels deep (this object being the first), at most ${METADATA_MAX_BYTES / 1024} KiB as JSON; no NUL characters or lone surrogates`,
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -56,7 +62,8 @@ export const ListTenantsQuery = Type.Object(
   {
     state: Type.Optional(Type.String({ maxLength: 32 })),
     plan: Type.Optional(Type.String({ maxLength: 64 })),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    // Optional with a default: ajv fills it in, and the document does not make clients send it.
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
     cursor: Type.Optional(Type.String({ maxLength: 64 })),
   },
   { additionalProperties: false },
@@ -69,7 +76,7 @@ export const TenantList = Type.Object({
 
 export const EventsQuery = Type.Object(
   {
-    limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
     cursor: Type.Optional(Type.String({ maxLength: 64 })),
   },
   { additionalProperties: false },

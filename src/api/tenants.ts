@@ -7,6 +7,7 @@ import { isStable } from '../lifecycle/events.js'
 import { createTenant } from '../lifecycle/transition.js'
 import type { ApiDeps } from './app.js'
 import { decodeCursor, encodeCursor } from './cursor.js'
+import { assertMetadata } from './metadata.js'
 import { problems } from './problem.js'
 import {
   CreateTenantBody,
@@ -61,6 +62,7 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
       },
     },
     async (request, reply) => {
+      assertMetadata(request.body.metadata)
       const key = request.idempotencyKey
       // The replayable response is committed with the tenant itself.
       const tenant = await createTenant(db, config.tenantDbPrefix, request.body, request.principal, key
@@ -83,7 +85,7 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
       },
     },
     async (request) => {
-      const { state, plan, limit, cursor } = request.query
+      const { state, plan, limit = 20, cursor } = request.query // the schema's default, for the type (ajv applies it)
       const page = await listTenants(db, { state, plan, limit, after: decodeCursor(cursor) })
       return { items: page.items.map(tenantResource), next_cursor: encodeCursor(page.last) }
     },
@@ -95,6 +97,7 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
       schema: {
         tags: ['tenants'],
         operationId: 'getTenant',
+        summary: 'One tenant by uuid or slug',
         params: TenantRef,
         response: { 200: TenantResource, ...problems(401, 404) },
       },
@@ -141,7 +144,7 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
     },
     async (request) => {
       const tenant = await getTenant(db, request.params.id)
-      const { limit, cursor } = request.query
+      const { limit = 100, cursor } = request.query // the schema's default, for the type (ajv applies it)
       const events = await tenantEvents(db, tenant.id, limit + 1, decodeCursor(cursor))
       const items = events.slice(0, limit)
       return {

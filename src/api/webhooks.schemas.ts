@@ -58,7 +58,7 @@ export const EndpointList = Type.Object({ items: Type.Array(EndpointResource) })
 export const DeliveriesQuery = Type.Object(
   {
     status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('delivering'), Type.Literal('succeeded'), Type.Literal('failed')])),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
     cursor: Type.Optional(Type.String({ maxLength: 64 })),
   },
   { additionalProperties: false },
