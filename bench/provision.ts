@@ -4,17 +4,11 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
 import pg from 'pg'
-import { buildApp } from '../src/api/app.js'
+import { compose } from '../src/compose.js'
 import { loadConfig, type Config } from '../src/config.js'
-import { ensureAdminKey } from '../src/db/api-keys.js'
-import { createDb, databaseName, withDatabase } from '../src/db/index.js'
-import { ensureControlDatabase, migrateToLatest } from '../src/db/migrate.js'
-import { startWorkers } from '../src/jobs/index.js'
-import { createProducerConnection, createQueues } from '../src/jobs/queues.js'
-import { createLogger } from '../src/log.js'
-import { createSecretsBackend } from '../src/secrets/index.js'
+import { databaseName, withDatabase } from '../src/db/index.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
 import { readTenantMigrations, type TenantMigration } from '../src/tenancy/migrations.js'
 
@@ -78,30 +72,14 @@ async function runBaseline(admin: pg.Client, migrations: TenantMigration[]): Pro
   return seconds(started)
 }
 
-/** Wires Landlord as `npm start` does; every opened resource is pushed to `closers`. */
+/** Composes Landlord as `npm start` does, and listens; every opened resource is pushed to `closers`. */
 async function startLandlord(cfg: Config, closers: Array<() => Promise<unknown>>): Promise<string> {
-  const log = createLogger(cfg.logLevel)
-  await ensureControlDatabase(cfg.databaseUrl)
-  const db = createDb(cfg.databaseUrl)
-  closers.push(() => db.destroy())
-  await migrateToLatest(db)
-  await ensureAdminKey(db, cfg.adminKey)
-  const redis = createProducerConnection(cfg)
-  redis.on('error', () => {}) // a lost Redis surfaces as a failed request or job
-  await redis.connect()
-  closers.push(() => redis.quit(), () => deleteKeys(redis, `${cfg.queuePrefix}:*`))
-  const cluster = new pg.Pool({ connectionString: cfg.tenantClusterUrl, max: 4, application_name: 'landlord-admin' })
-  closers.push(() => cluster.end())
-  const masterKey = cfg.masterKey!
-  const secrets = createSecretsBackend(cfg, { db, cluster, log, masterKey })
-  const queues = createQueues(cfg, redis)
-  closers.push(() => queues.close())
+  // Keys last: once the workers are stopped and the connections closed, none is written again.
+  closers.push(() => deleteKeys(cfg.redisUrl, `${cfg.queuePrefix}:*`))
   // As `npm start` runs them; a failed provisioning job leaves its tenant `failed`, which the poll reports.
-  const workers = await startWorkers({ config: cfg, db, cluster, secrets, masterKey, log }, queues)
-  closers.push(() => workers.close())
-  const app = await buildApp({ config: cfg, db, redis, cluster, secrets, masterKey, log })
-  closers.push(() => app.close())
-  return app.listen({ port: 0, host: '127.0.0.1' })
+  const landlord = await compose(cfg, { api: true, workers: true })
+  closers.push(() => landlord.close())
+  return landlord.app!.listen({ port: 0, host: '127.0.0.1' })
 }
 
 /** POSTs every tenant at once, then polls the registry until all are `active`. */
@@ -144,13 +122,18 @@ async function runLandlord(url: string): Promise<{ total: number; latencies: num
   return { total, latencies }
 }
 
-async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
-    cursor = next
-    if (keys.length > 0) await redis.del(...keys)
-  } while (cursor !== '0')
+async function deleteKeys(redisUrl: string, pattern: string): Promise<void> {
+  const redis = new Redis(redisUrl)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
+      cursor = next
+      if (keys.length > 0) await redis.del(...keys)
+    } while (cursor !== '0')
+  } finally {
+    await redis.quit()
+  }
 }
 
 /** Drops every database and role named with `prefix`. */
@@ -182,7 +165,7 @@ async function main(): Promise<void> {
     const overhead = ((total - base) * 1000) / N
     console.log(`ratio     landlord / baseline     ${(total / base).toFixed(2)}x  overhead ${overhead.toFixed(1)} ms/tenant`)
   } finally {
-    // Reverse order: the listener first, then workers, queues, Redis keys and pools.
+    // Reverse order: Landlord (the listener, then workers, queues and pools), then its Redis keys.
     for (const close of closers.reverse()) await close().catch((err: unknown) => console.error('cleanup step failed:', err))
     await dropPrefixed(admin, config.tenantDbPrefix)
     await dropPrefixed(admin, BASELINE_PREFIX)

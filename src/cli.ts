@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The `landlord` command: `start` (default; API and workers), `api`, `worker`,
 // and operator commands.
+import { UnreachableError } from './compose.js'
 import { ConfigError, loadConfig } from './config.js'
-import { createLogger } from './log.js'
-import { UnreachableError, prepareControlPlane, run, type Mode } from './main.js'
+import { closeOnSignals, migrate, run, type Mode } from './main.js'
 
 const USAGE = `usage: landlord [command]
 
@@ -29,24 +29,14 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = loadConfig()
   if (command === 'migrate') {
-    const db = await prepareControlPlane(config, createLogger(config.logLevel))
-    await db.destroy()
+    await migrate(config)
     return
   }
   if (!['start', 'api', 'worker'].includes(command)) {
     process.stderr.write(`landlord: unknown command "${command}"\n\n${USAGE}`)
     process.exit(2)
   }
-  const shutdown = await run(config, command as Mode)
-  let stopping = false
-  const stop = (signal: string) => {
-    if (stopping) process.exit(1) // a second signal: give up waiting
-    stopping = true
-    process.stderr.write(`landlord: ${signal} received, shutting down\n`)
-    void shutdown().then(() => process.exit(0))
-  }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
+  closeOnSignals(await run(config, command as Mode))
 }
 
 main(process.argv.slice(2)).catch(fail)

@@ -40,7 +40,6 @@ export interface Config {
   readonly masterKey: Buffer | undefined
   /** Where a generated master key is kept when LANDLORD_MASTER_KEY is unset (LANDLORD_HOME). */
   readonly home: string
-  readonly vault: { readonly addr: string | undefined; readonly token: string | undefined; readonly dbMount: string }
   readonly billingWebhook: { readonly url: string | undefined; readonly secret: string | undefined }
   /** How long a decommissioned tenant's data is kept (WIPE_RETENTION, ISO 8601). */
   readonly wipeRetentionMs: number
@@ -154,7 +153,6 @@ export function loadConfig(env: Env = process.env): Config {
     masterKey = Buffer.from(masterKeyRaw, 'base64')
     if (masterKey.length !== 32) throw new ConfigError('LANDLORD_MASTER_KEY', 'expected 32 bytes, base64-encoded')
   }
-  const vaultAddr = optional(env, 'VAULT_ADDR')
   const schedule = read(env, 'WEBHOOK_RETRY_SCHEDULE', '5s,5m,30m,2h,5h,10h,10h')
   const scheduleMs = schedule.split(',').map((part) => parseShortDuration(part))
   if (scheduleMs.some((ms) => ms === undefined)) {
@@ -204,7 +202,6 @@ export function loadConfig(env: Env = process.env): Config {
     secretsBackend: backend,
     masterKey,
     home: read(env, 'LANDLORD_HOME', '.landlord'),
-    vault: Object.freeze({ addr: vaultAddr, token: optional(env, 'VAULT_TOKEN'), dbMount: read(env, 'VAULT_DB_MOUNT', 'database') }),
     billingWebhook: Object.freeze({
       url: billingUrl === undefined ? undefined : url(env, 'BILLING_WEBHOOK_URL', billingUrl, ['http:', 'https:']),
       secret: billingSecret,

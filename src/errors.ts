@@ -1,5 +1,6 @@
-// Typed domain errors with stable codes. The API turns them into RFC 9457
-// problem documents; anything else is a 500 with a generic body.
+// Every error code Landlord answers with, each made by one factory here. The
+// API's one error handler turns them into RFC 9457 problem documents; anything
+// else is a 500 with a generic body.
 
 export class LandlordError extends Error {
   constructor(
@@ -39,8 +40,6 @@ export const concurrentChange = () =>
     'Concurrent change',
     'The tenant changed while this request was applied; read it again and retry.',
   )
-
-export const badRequest = (code: string, detail: string) => new LandlordError(code, 400, 'Bad request', detail)
 
 export const legalHoldBlocks = (reason: string | null) =>
   new LandlordError(
@@ -138,4 +137,85 @@ export const clusterObjectsNotOurs = (reason: string) =>
     409,
     "Tenant objects not Landlord's",
     `${reason[0]?.toUpperCase() ?? ''}${reason.slice(1)}. Nothing was changed; an operator must reconcile the cluster.`,
+  )
+
+// The API's own refusals: authentication, idempotency, routing and malformed requests.
+
+export const unauthorized = (keyPresented: boolean) =>
+  new LandlordError(
+    'LANDLORD_UNAUTHORIZED',
+    401,
+    'Unauthorized',
+    keyPresented ? 'The API key is not valid.' : 'Send Authorization: Bearer <api key>.',
+  )
+
+export const idempotencyKeyReused = () =>
+  new LandlordError('LANDLORD_IDEMPOTENCY_KEY_REUSED', 422, 'Unprocessable content', 'This Idempotency-Key was used with a different request.')
+
+export const idempotencyInProgress = () =>
+  new LandlordError('LANDLORD_IDEMPOTENCY_IN_PROGRESS', 409, 'Conflict', 'A request with this Idempotency-Key is still being processed; retry later.')
+
+export const routeNotFound = (method: string, path: string) =>
+  new LandlordError('LANDLORD_ROUTE_NOT_FOUND', 404, 'Not found', `No route ${method} ${path}.`)
+
+export const malformedUrl = () =>
+  new LandlordError('LANDLORD_INVALID_URL', 400, 'Bad request', 'The URL path holds a malformed percent-encoding.')
+
+export const uriTooLong = () =>
+  new LandlordError('LANDLORD_URI_TOO_LONG', 414, 'URI too long', 'A path parameter is longer than the router accepts.')
+
+export const validationFailed = (errors: Array<{ path: string; message: string }>) =>
+  new LandlordError('LANDLORD_VALIDATION_FAILED', 400, 'Bad request', errors.map((e) => `${e.path} ${e.message}`).join('; '), { errors })
+
+export const invalidJson = (detail: string) => new LandlordError('LANDLORD_INVALID_JSON', 400, 'Bad request', detail)
+
+export const invalidCursor = () => new LandlordError('LANDLORD_INVALID_CURSOR', 400, 'Bad request', 'The cursor is not one this API returned.')
+
+export const invalidRetention = (raw: string | undefined) =>
+  new LandlordError(
+    'LANDLORD_INVALID_RETENTION',
+    400,
+    'Bad request',
+    `retention must be an ISO 8601 duration of at most P3650D, such as P30D or PT0S; got "${raw}".`,
+  )
+
+/** The body of a 5xx says nothing of the cause: that goes to the log. */
+export const internalError = () =>
+  new LandlordError('LANDLORD_INTERNAL', 500, 'Internal server error', 'An internal error occurred; it has been logged.')
+
+/** Fastify's own 4xx errors for malformed requests, under stable Landlord codes. */
+const FRAMEWORK_CODES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'LANDLORD_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'LANDLORD_INVALID_CONTENT_LENGTH',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'LANDLORD_EMPTY_BODY',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'LANDLORD_INVALID_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'LANDLORD_BODY_TOO_LARGE',
+}
+
+const FRAMEWORK_TITLES: Record<number, string> = {
+  400: 'Bad request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not found',
+  405: 'Method not allowed',
+  406: 'Not acceptable',
+  409: 'Conflict',
+  413: 'Payload too large',
+  414: 'URI too long',
+  415: 'Unsupported media type',
+  422: 'Unprocessable content',
+  429: 'Too many requests',
+}
+
+/**
+ * A 4xx Fastify raised itself (a body parser, a content-type check), with
+ * Fastify's message as the detail. A Fastify code missing from the table
+ * above is passed through as is.
+ */
+export const frameworkRefusal = (status: number, fastifyCode: string | undefined, detail: string) =>
+  new LandlordError(
+    (fastifyCode !== undefined ? FRAMEWORK_CODES[fastifyCode] : undefined) ?? fastifyCode ?? 'LANDLORD_BAD_REQUEST',
+    status,
+    FRAMEWORK_TITLES[status] ?? 'Error',
+    detail,
   )

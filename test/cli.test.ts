@@ -10,6 +10,7 @@ import t, { type Test } from 'tap'
 import { withDatabase } from '../src/db/index.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
 import { ADMIN_KEY, PG_URL, REDIS_URL, ROOT, Redis, cleanupRedis, uniqueId, waitFor } from './helpers.js'
+import { names } from './setup-run.js'
 
 interface Run {
   code: Promise<number | null>
@@ -33,15 +34,14 @@ async function freePort(): Promise<number> {
  * killed and waited for, then everything it made is removed.
  */
 async function spawnIsolated(t: Test, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const id = uniqueId()
-  const control = `landlord_test_${id}`
+  const { control, tenantPrefix, queuePrefix } = names(uniqueId())
   const home = await mkdtemp(path.join(tmpdir(), 'landlord-home-'))
   const run = landlord(args, {
     DATABASE_URL: withDatabase(PG_URL, control),
     TENANT_CLUSTER_URL: PG_URL,
     REDIS_URL,
-    TENANT_DB_PREFIX: `lt${id}_`,
-    QUEUE_PREFIX: `landlord-test-${id}`,
+    TENANT_DB_PREFIX: tenantPrefix,
+    QUEUE_PREFIX: queuePrefix,
     LANDLORD_HOME: home,
     LOG_LEVEL: 'warn',
     ...env,
@@ -49,7 +49,7 @@ async function spawnIsolated(t: Test, args: string[], env: Record<string, string
   t.teardown(async () => {
     run.kill('SIGKILL')
     await run.code
-    await dropDatabases(`lt${id}_`, control)
+    await dropDatabases(tenantPrefix, queuePrefix, control)
     await rm(home, { recursive: true, force: true })
   })
   return run
@@ -74,9 +74,9 @@ function landlord(args: string[], env: Record<string, string>): Run {
 }
 
 /** Removes what a spawned instance left: its databases, roles and queue keys. */
-async function dropDatabases(prefix: string, control: string) {
+async function dropDatabases(prefix: string, queuePrefix: string, control: string) {
   const redis = new Redis(REDIS_URL)
-  await cleanupRedis(redis, prefix.replace(/^lt(.*)_$/, 'landlord-test-$1'))
+  await cleanupRedis(redis, queuePrefix)
   await redis.quit()
   const admin = new pg.Client({ connectionString: PG_URL })
   await admin.connect()
@@ -137,7 +137,7 @@ t.test('start: creates the control database, serves the API, onboards a tenant, 
   t.notMatch(run.err(), /"level":(50|60)/, 'no error was logged')
 })
 
-t.test('worker: with METRICS_PORT, a worker serves its metrics and health, and stops cleanly', async (t) => {
+t.test('worker: with METRICS_PORT, a worker serves its metrics and health, and stops cleanly on SIGINT', async (t) => {
   const port = await freePort()
   const run = await spawnIsolated(t, ['worker'], {
     METRICS_PORT: String(port),
@@ -153,6 +153,7 @@ t.test('worker: with METRICS_PORT, a worker serves its metrics and health, and s
   t.match(metrics, /# HELP landlord_webhook_attempts_total/)
   t.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200)
   t.equal((await fetch(`http://127.0.0.1:${port}/tenants`)).status, 404, 'no API on a worker')
-  run.kill('SIGTERM')
+  run.kill('SIGINT')
   t.equal(await run.code, 0)
+  t.match(run.err(), /landlord: SIGINT received, shutting down/)
 })

@@ -1,5 +1,7 @@
-// Test harness: every test file gets its own control database, tenant prefix
-// and queue prefix on the real Postgres and Redis, and removes them afterwards.
+// Test harness: every test file gets its own control database (a clone of the
+// run's migrated template), tenant prefix and queue prefix on the real
+// Postgres and Redis, wired by compose() as a process is, and removes them
+// afterwards.
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -7,25 +9,26 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { Test } from 'tap'
-import { buildApp } from '../src/api/app.js'
+import { compose } from '../src/compose.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { ensureAdminKey } from '../src/db/api-keys.js'
-import { createDb, databaseName, withDatabase, type Db } from '../src/db/index.js'
-import { migrateToLatest, ensureControlDatabase } from '../src/db/migrate.js'
+import { databaseName, withDatabase, type Db } from '../src/db/index.js'
+import { ensureControlDatabase, migrateToLatest } from '../src/db/migrate.js'
 import type { Tenant } from '../src/db/schema.js'
 import { findTenant } from '../src/db/tenants.js'
-import { startWorkers, type RunningWorkers } from '../src/jobs/index.js'
-import type { WorkerDeps } from '../src/jobs/lifecycle.js'
-import { createProducerConnection, createQueues, type Queues } from '../src/jobs/queues.js'
-import { createLogger, type Logger } from '../src/log.js'
-import { createSecretsBackend, type SecretsBackend } from '../src/secrets/index.js'
+import type { RunningWorkers } from '../src/jobs/index.js'
+import type { WorkerDeps } from '../src/jobs/context.js'
+import type { Queues } from '../src/jobs/queues.js'
+import type { Logger } from '../src/log.js'
+import { pollUntil } from '../src/poll.js'
+import type { SecretsBackend } from '../src/secrets/index.js'
 import { hardenCluster } from '../src/tenancy/cluster.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
+import { PG_URL, REDIS_URL, cloneControlDatabase, names, recordId } from './setup-run.js'
 
+export { PG_URL, REDIS_URL }
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdefghijklmnop'
-export const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const auth = { authorization: `Bearer ${ADMIN_KEY}` }
 
 export interface Harness {
@@ -44,19 +47,25 @@ export interface Harness {
   waitForState(ref: string, state: string, ms?: number): Promise<Tenant>
 }
 
-/** A short unique name part: test runs and files never share databases, roles or queues. */
+/**
+ * A short unique name part: test runs and files never share databases, roles
+ * or queues. Recorded under the test run, whose leak check looks for its names.
+ */
 export function uniqueId(): string {
-  return randomBytes(4).toString('hex')
+  const id = randomBytes(4).toString('hex')
+  recordId(id)
+  return id
 }
 
 export async function setup(t: Test, env: Record<string, string> = {}, logDestination?: NodeJS.WritableStream): Promise<Harness> {
   const id = uniqueId()
+  const { control, tenantPrefix, queuePrefix } = names(id)
   const config = loadConfig({
-    DATABASE_URL: withDatabase(PG_URL, `landlord_test_${id}`),
+    DATABASE_URL: withDatabase(PG_URL, control),
     TENANT_CLUSTER_URL: PG_URL,
     REDIS_URL,
-    TENANT_DB_PREFIX: `lt${id}_`,
-    QUEUE_PREFIX: `landlord-test-${id}`,
+    TENANT_DB_PREFIX: tenantPrefix,
+    QUEUE_PREFIX: queuePrefix,
     LANDLORD_ADMIN_KEY: ADMIN_KEY,
     TENANT_MIGRATIONS_DIR: path.join(ROOT, 'tenant-migrations'),
     LOG_LEVEL: logDestination ? 'debug' : 'silent',
@@ -65,59 +74,46 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
     JOB_BACKOFF: '50ms',
     ...env,
   })
-  // One teardown, in order: workers, then pools, then the databases they used.
-  const stops: Array<() => Promise<void>> = []
+  let close = async () => {}
   // Every step runs even if one fails, and the databases and keys are always removed.
   t.teardown(async () => {
     const errors: unknown[] = []
-    for (const stop of stops.reverse()) await stop().catch((err: unknown) => errors.push(err))
+    await close().catch((err: unknown) => errors.push(err))
+    await cleanupQueues(config).catch((err: unknown) => errors.push(err))
     await cleanupCluster(config).catch((err: unknown) => errors.push(err))
     if (errors.length > 0) throw errors[0]
   })
-  await ensureControlDatabase(config.databaseUrl)
-  const db = createDb(config.databaseUrl, 5)
-  stops.push(() => db.destroy())
-  await migrateToLatest(db)
+  // Under tap's runner, a clone of the run's template; a file run alone migrates its own.
+  const cloned = await cloneControlDatabase(control)
+  if (!cloned) await ensureControlDatabase(config.databaseUrl)
+  const landlord = await compose(config, {
+    api: true,
+    workers: false, // a test starts them when it needs them
+    queues: true,
+    prepare: false, // the clone is migrated, and tests register their own webhook endpoints
+    logDestination,
+    relayPollMs: 200,
+    dbPoolSize: 5,
+  })
+  close = () => landlord.close()
+  const { db, cluster, redis, queues, secrets, log, app, masterKey } = landlord
+  if (!cloned) await migrateToLatest(db)
   await ensureAdminKey(db, config.adminKey)
-  const log = createLogger(config.logLevel, logDestination)
-  const cluster = new pg.Pool({ connectionString: config.tenantClusterUrl, max: 4 })
-  stops.push(() => cluster.end())
   // What `landlord start` does first: tenant logins reach no maintenance or control database.
   await hardenCluster(cluster, [databaseName(config.databaseUrl)])
-  const redis = createProducerConnection(config)
-  await redis.connect()
-  stops.push(async () => {
-    await cleanupRedis(redis, config.queuePrefix)
-    await redis.quit()
-  })
-  const queues = createQueues(config, redis)
-  stops.push(() => queues.close())
-  const masterKey = config.masterKey!
-  const secrets = createSecretsBackend(config, { db, cluster, log, masterKey })
-  const app = await buildApp({ config, db, redis, cluster, secrets, masterKey, log })
-  stops.push(() => app.close())
-  const workerDeps: WorkerDeps = { config, db, cluster, secrets, masterKey, log }
-
   return {
     config,
     db,
     cluster,
     redis,
-    queues,
+    queues: queues!,
     secrets,
     log,
-    app,
-    workerDeps,
+    app: app!,
+    workerDeps: { config, db, cluster, secrets, masterKey, log },
     async startWorkers() {
-      const workers = await startWorkers(workerDeps, queues, { relayPollMs: 200 })
-      let stopped = false
-      const stop = async () => {
-        if (stopped) return
-        stopped = true
-        await workers.close()
-      }
-      stops.push(stop)
-      return { ...workers, stop }
+      const workers = await landlord.startWorkers()
+      return { ...workers, stop: () => workers.close() } // close() runs once, here or at teardown
     },
     async waitForState(ref, state, ms = 15_000) {
       return waitFor(async () => {
@@ -154,13 +150,9 @@ export async function loginAs(c: Creds, database = c.database): Promise<pg.Clien
 
 /** Polls `check` until it returns a value, with a deadline instead of fixed sleeps. */
 export async function waitFor<T>(check: () => Promise<T | undefined>, ms = 15_000, what = () => 'condition'): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what()}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
+  const value = await pollUntil(check, { timeoutMs: ms })
+  if (value === undefined) throw new Error(`timed out after ${ms} ms waiting for ${what()}`)
+  return value
 }
 
 export async function cleanupRedis(redis: Redis, prefix: string): Promise<void> {
@@ -170,6 +162,16 @@ export async function cleanupRedis(redis: Redis, prefix: string): Promise<void> 
     cursor = next
     if (keys.length > 0) await redis.del(...keys)
   } while (cursor !== '0')
+}
+
+/** Removes the harness's queue keys, once its workers and connections are closed. */
+async function cleanupQueues(config: Config): Promise<void> {
+  const redis = new Redis(config.redisUrl)
+  try {
+    await cleanupRedis(redis, config.queuePrefix)
+  } finally {
+    await redis.quit()
+  }
 }
 
 /** Drops the control database and every database and role with the run's tenant prefix. */
@@ -182,8 +184,7 @@ async function cleanupCluster(config: Config): Promise<void> {
     for (const { datname } of dbs.rows) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`)
     const roles = await admin.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [like])
     for (const { rolname } of roles.rows) await admin.query(`DROP ROLE IF EXISTS ${quoteIdent(rolname)}`)
-    const control = new URL(config.databaseUrl).pathname.slice(1)
-    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(control)} WITH (FORCE)`)
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(databaseName(config.databaseUrl))} WITH (FORCE)`)
   } finally {
     await admin.end()
   }

@@ -1,37 +1,19 @@
 // The Fastify app factory: plugins, routes and the OpenAPI document. It opens
-// nothing itself; main.ts and the tests hand it its dependencies.
+// nothing itself; compose.ts hands it its dependencies.
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import type { Redis } from 'ioredis'
-import type { Config } from '../config.js'
-import type { Db } from '../db/index.js'
-import type { Logger } from '../log.js'
-import type { SecretsBackend } from '../secrets/backend.js'
-import type pg from 'pg'
 import auth from './auth.js'
+import type { ApiDeps } from './deps.js'
 import health from './health.js'
 import idempotency from './idempotency.js'
 import input from './input.js'
 import problem, { onFrameworkError } from './problem.js'
 import tenants from './tenants.js'
-import lifecycle from './lifecycle.js'
+import transitions from './transitions.js'
 import credentials from './credentials.js'
 import webhooks from './webhooks.js'
-
-export interface ApiDeps {
-  config: Config
-  db: Db
-  /** A fail-fast Redis connection (readiness). */
-  redis: Redis
-  /** Admin pool on the tenant cluster (credentials). */
-  cluster: pg.Pool
-  secrets: SecretsBackend
-  /** Seals webhook endpoint secrets. */
-  masterKey: Buffer
-  log: Logger
-}
 
 export const API_VERSION = '0.1.0'
 
@@ -79,7 +61,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger())
   await app.register(health, deps)
   await app.register(tenants, deps)
-  await app.register(lifecycle, deps)
+  await app.register(transitions, deps)
   await app.register(credentials, deps)
   await app.register(webhooks, deps)
   return app

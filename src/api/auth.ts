@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { authenticate } from '../db/api-keys.js'
 import type { Db } from '../db/index.js'
-import { sendProblem } from './problem.js'
+import { unauthorized } from '../errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -29,8 +29,9 @@ async function authPlugin(app: FastifyInstance, opts: { db: Db }) {
     const key = bearer(request)
     const principal = key ? await authenticate(opts.db, key) : undefined
     if (!principal) {
+      // Set here, not by the error handler: it clears only content-type and content-length.
       reply.header('www-authenticate', 'Bearer')
-      return sendProblem(reply, request, 401, 'LANDLORD_UNAUTHORIZED', key ? 'The API key is not valid.' : 'Send Authorization: Bearer <api key>.')
+      throw unauthorized(key !== undefined)
     }
     request.principal = principal
   })

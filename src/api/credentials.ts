@@ -3,13 +3,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { getTenant } from '../db/tenants.js'
 import { connectionInfo, issueCredentials } from '../lifecycle/credentials.js'
 import { requestRotation } from '../lifecycle/operations.js'
-import type { ApiDeps } from './app.js'
-import { idempotencyKeyOf } from './idempotency.js'
+import { hasTag } from '../lifecycle/states.js'
+import type { ApiDeps } from './deps.js'
 import { problems } from './problem.js'
 import { tenantResource } from './tenants.js'
 import { ConnectionResource, CredentialsResource, TenantRef, TenantResource } from './tenants.schemas.js'
-
-const ACCEPTING = new Set(['active'])
 
 const credentialRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) => {
   const { db, config, secrets } = deps
@@ -26,11 +24,12 @@ const credentialRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) =
         params: TenantRef,
         response: { 201: CredentialsResource, ...problems(400, 401, 404, 409, 423, 503) },
       },
+      // 'forward', not 'replay': the response holds a password, so it is never
+      // stored; the secrets backend finds the live lease by the key instead.
+      config: { idempotency: 'forward' },
     },
-    // Not `idempotent: true`: the response holds a password, so it is never
-    // stored; the secrets backend finds the live lease by the key instead.
     async (request, reply) => {
-      const creds = await issueCredentials(deps, request.params.id, request.principal, idempotencyKeyOf(request))
+      const creds = await issueCredentials(deps, request.params.id, request.principal, request.idempotency?.key)
       return reply
         .code(201)
         .header('cache-control', 'no-store')
@@ -70,7 +69,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) =
       return {
         ...connectionInfo(config, tenant),
         state: tenant.state,
-        accepts_connections: ACCEPTING.has(tenant.state),
+        accepts_connections: hasTag(tenant.state, 'serving'),
         schema_version: tenant.schema_version,
         credentials: {
           source: secrets.name,

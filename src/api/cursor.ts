@@ -1,5 +1,5 @@
 // Opaque keyset cursors: the base64url of a sequence number, and back.
-import { badRequest } from '../errors.js'
+import { invalidCursor } from '../errors.js'
 
 /** Postgres bigint's maximum: a larger number fails the query ("out of range for type bigint"). */
 const MAX_SEQ = 9223372036854775807n
@@ -12,7 +12,7 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
   const seq = Buffer.from(cursor, 'base64url').toString()
   // Re-encoding must give the cursor back: Buffer skips characters outside base64url instead of refusing them.
   if (!/^[1-9]\d{0,18}$/.test(seq) || BigInt(seq) > MAX_SEQ || encodeCursor(seq) !== cursor) {
-    throw badRequest('LANDLORD_INVALID_CURSOR', 'The cursor is not one this API returned.')
+    throw invalidCursor()
   }
   return seq
 }

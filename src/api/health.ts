@@ -1,8 +1,8 @@
 // Liveness and readiness: /readyz checks Postgres and Redis.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { sql } from 'kysely'
+import { pingDb } from '../db/health.js'
 import { registry } from '../metrics.js'
-import type { ApiDeps } from './app.js'
+import type { ApiDeps } from './deps.js'
 import { problems } from './problem.js'
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('failing')])
@@ -66,7 +66,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, redis
         }
       }
       const [postgres, redisCheck] = await Promise.all([
-        probe('postgres', () => sql`SELECT 1`.execute(db)),
+        probe('postgres', () => pingDb(db)),
         probe('redis', () => redis.ping()),
       ])
       const ok = postgres === 'ok' && redisCheck === 'ok'

@@ -5,7 +5,7 @@
 // checks; a route that takes no body refuses one (but for `{}`). Each is a 400 naming where.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { badRequest, unexpectedBody } from '../errors.js'
+import { invalidJson, unexpectedBody } from '../errors.js'
 import { flawError, inspectJson } from './json-inspect.js'
 
 /**
@@ -29,7 +29,7 @@ async function inputPlugin(app: FastifyInstance) {
     try {
       text = utf8.decode(raw)
     } catch {
-      return done(badRequest('LANDLORD_INVALID_JSON', 'The body is not valid UTF-8.'), undefined)
+      return done(invalidJson('The body is not valid UTF-8.'), undefined)
     }
     // Synchronous, though its type allows a promise.
     void parseJson(request, text, (err, body) => {

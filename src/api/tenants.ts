@@ -1,11 +1,10 @@
 // Tenant routes: onboarding, reading the registry, status and history.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Tenant, TenantEvent } from '../db/schema.js'
-import { completeKey } from '../db/idempotency.js'
 import { getTenant, listTenants, tenantEvents } from '../db/tenants.js'
-import { isStable } from '../lifecycle/events.js'
+import { isTransitional } from '../lifecycle/states.js'
 import { createTenant } from '../lifecycle/transition.js'
-import type { ApiDeps } from './app.js'
+import type { ApiDeps } from './deps.js'
 import { decodeCursor, encodeCursor } from './cursor.js'
 import { assertMetadata } from './metadata.js'
 import { problems } from './problem.js'
@@ -29,7 +28,7 @@ export function tenantResource(t: Tenant) {
     region: t.region,
     metadata: t.metadata,
     state: t.state,
-    stable: isStable(t.state),
+    stable: !isTransitional(t.state),
     schema_version: t.schema_version,
     operation: t.operation,
     error: t.error,
@@ -52,7 +51,7 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
   app.post(
     '/tenants',
     {
-      config: { idempotent: true },
+      config: { idempotency: 'replay' },
       schema: {
         tags: ['tenants'],
         operationId: 'createTenant',
@@ -63,11 +62,15 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
     },
     async (request, reply) => {
       assertMetadata(request.body.metadata)
-      const key = request.idempotencyKey
+      const claimed = request.idempotency?.mode === 'replay' ? request.idempotency : undefined
       // The replayable response is committed with the tenant itself.
-      const tenant = await createTenant(db, config.tenantDbPrefix, request.body, request.principal, key
-        ? (trx, t) => completeKey(trx, request.principal, key, { status_code: 202, response: tenantResource(t), location: `/tenants/${t.id}` })
-        : undefined)
+      const tenant = await createTenant(
+        db,
+        config.tenantDbPrefix,
+        request.body,
+        request.principal,
+        claimed && ((trx, t) => claimed.complete(trx, 202, tenantResource(t), `/tenants/${t.id}`)),
+      )
       request.log.info({ tenantId: tenant.id }, 'tenant registered')
       return reply.code(202).header('location', `/tenants/${tenant.id}`).send(tenantResource(tenant))
     },
@@ -122,7 +125,7 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
         id: t.id,
         slug: t.slug,
         state: t.state,
-        stable: isStable(t.state),
+        stable: !isTransitional(t.state),
         schema_version: t.schema_version,
         operation: t.operation,
         error: t.error,

@@ -1,18 +1,10 @@
 // Webhook endpoint routes and the delivery log.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { pageDeliveries, type DeliveryWithAttempts } from '../db/deliveries.js'
+import { endpointEvents, getEndpoint, listEndpoints, type Endpoint } from '../db/endpoints.js'
 import { addressPolicy } from '../webhooks/address.js'
-import {
-  createEndpoint,
-  deleteEndpoint,
-  endpointEvents,
-  getEndpoint,
-  listDeliveries,
-  listEndpoints,
-  retryDelivery,
-  updateEndpoint,
-  type Endpoint,
-} from '../webhooks/endpoints.js'
-import type { ApiDeps } from './app.js'
+import { createEndpoint, deleteEndpoint, retryDelivery, updateEndpoint } from '../webhooks/endpoints.js'
+import type { ApiDeps } from './deps.js'
 import { decodeCursor, encodeCursor } from './cursor.js'
 import { problems } from './problem.js'
 import {
@@ -46,9 +38,7 @@ function endpointResource(e: Endpoint) {
   }
 }
 
-type DeliveryRow = Awaited<ReturnType<typeof listDeliveries>>['items'][number]
-
-function deliveryResource(d: DeliveryRow) {
+function deliveryResource(d: DeliveryWithAttempts) {
   return {
     id: d.id,
     endpoint_id: d.endpoint_id,
@@ -174,7 +164,9 @@ const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { config, 
     },
     async (request) => {
       const { status, limit = 20, cursor } = request.query // the schema's default, for the type (ajv applies it)
-      const page = await listDeliveries(db, request.params.id, { status, limit, before: decodeCursor(cursor) })
+      const before = decodeCursor(cursor)
+      const endpoint = await getEndpoint(db, request.params.id)
+      const page = await pageDeliveries(db, endpoint.id, { status, limit, before })
       return { items: page.items.map(deliveryResource), next_cursor: encodeCursor(page.last) }
     },
   )

@@ -7,6 +7,10 @@ export type Db = Kysely<Database>
 
 export function createDb(connectionString: string, max = 10): Db {
   const pool = new pg.Pool({ connectionString, max, application_name: 'landlord' })
+  // An idle connection the server ended (a restart, a failover) is dropped
+  // from the pool and replaced on the next query; unheard, the event would
+  // crash the process. https://node-postgres.com/apis/pool#error
+  pool.on('error', () => {})
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
 }
 

@@ -7,6 +7,7 @@ import { FileMigrationProvider, Migrator, type MigrationResultSet } from 'kysely
 import pg from 'pg'
 import type { Db } from './index.js'
 import { databaseName, withDatabase } from './index.js'
+import { hasSqlState, SQLSTATE } from '../sqlstate.js'
 import { quoteIdent } from '../tenancy/identifiers.js'
 
 // Works from src/ under tsx and from dist/src/ when compiled.
@@ -38,7 +39,7 @@ export async function ensureControlDatabase(url: string): Promise<boolean> {
     return true
   } catch (err) {
     // Created meanwhile by another process starting at the same time.
-    if (['42P04', '23505'].includes((err as { code?: string }).code ?? '')) return false
+    if (hasSqlState(err, SQLSTATE.duplicateDatabase, SQLSTATE.uniqueViolation)) return false
     throw err
   } finally {
     await client.end()

@@ -1,5 +1,6 @@
 // Table types of the control-plane database, one interface per table.
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+import type { Step, TenantState } from '../lifecycle/events.js'
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
 type Json<T> = ColumnType<T, string | T, string | T>
@@ -15,11 +16,12 @@ export interface TenantTable {
   cluster: Generated<string>
   database_name: string
   owner_role: string
-  state: string
+  state: TenantState
   snapshot: Json<unknown>
   version: Generated<number>
   schema_version: number | null
-  operation: string | null
+  /** The step in flight while the state is transitional. */
+  operation: Step | null
   error: string | null
   wipe_after: Date | null
   legal_hold_reason: string | null

@@ -3,7 +3,8 @@
 // jobs in flight; anything unfinished is retried by another worker.
 import type { Worker } from 'bullmq'
 import type { Config } from '../config.js'
-import { startLifecycleWorker, type WorkerDeps } from './lifecycle.js'
+import type { WorkerDeps } from './context.js'
+import { startLifecycleWorker } from './steps.js'
 import { scheduleMaintenance, startMaintenanceWorker } from './maintenance.js'
 import type { Queues } from './queues.js'
 import { OutboxRelay } from './relay.js'

@@ -1,25 +1,37 @@
 // A worker process has no API: with METRICS_PORT set it serves its own
 // /metrics (Prometheus) and /healthz, so workers can be scraped and probed too.
-import { createServer, type Server } from 'node:http'
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { registry } from '../metrics.js'
 
-export async function serveWorkerMetrics(host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]
-    if (req.method === 'GET' && path === '/metrics') {
-      registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-        () => res.writeHead(500).end(),
-      )
-    } else if (req.method === 'GET' && path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
-    } else {
-      res.writeHead(404, { 'content-type': 'application/problem+json' }).end('{"title":"Not found","status":404}')
+// Buffers, so that Fastify sends the content type as given (it adds a charset to strings).
+const HEALTHY = Buffer.from('{"status":"ok"}')
+const NOT_FOUND = Buffer.from('{"title":"Not found","status":404}')
+
+function notFound(reply: FastifyReply): FastifyReply {
+  return reply.code(404).type('application/problem+json').send(NOT_FOUND)
+}
+
+export async function serveWorkerMetrics(host: string, port: number): Promise<FastifyInstance> {
+  const app = Fastify({
+    // GET only, no implicit HEAD routes: every other method, path or malformed URL is a 404 problem.
+    exposeHeadRoutes: false,
+    frameworkErrors: (_err, _request, reply) => void notFound(reply),
+  })
+  // No route takes a body: none is parsed, so none can be refused.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null))
+
+  app.get('/metrics', async (_request, reply) => {
+    let text: string
+    try {
+      text = await registry.metrics()
+    } catch {
+      return reply.code(500).send()
     }
+    return reply.type(registry.contentType).send(text)
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, resolve)
-  })
-  return server
+  app.get('/healthz', async (_request, reply) => reply.type('application/json').send(HEALTHY))
+  app.setNotFoundHandler(async (_request, reply) => notFound(reply))
+  await app.listen({ host, port })
+  return app
 }

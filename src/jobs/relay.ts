@@ -4,10 +4,9 @@
 // hand-over of the same row a no-op. LISTEN wakes the relay on commit; a poll
 // covers lost notifications and rows left by a crash.
 import pg from 'pg'
-import { sql } from 'kysely'
 import type { Db } from '../db/index.js'
+import { OUTBOX_CHANNEL, claimUnrelayed, markRelayed } from '../db/outbox.js'
 import type { Logger } from '../log.js'
-import { OUTBOX_CHANNEL } from '../lifecycle/transition.js'
 import type { Queues } from './queues.js'
 
 export const jobId = (outboxId: string) => `ob-${outboxId}`
@@ -106,15 +105,7 @@ export class OutboxRelay {
   private async relayBatch(): Promise<number> {
     const { db, queues } = this.opts
     return db.transaction().execute(async (trx) => {
-      const rows = await trx
-        .selectFrom('outbox')
-        .selectAll()
-        .where('relayed_at', 'is', null)
-        .orderBy('seq')
-        .limit(this.opts.batch ?? 100)
-        .forUpdate()
-        .skipLocked()
-        .execute()
+      const rows = await claimUnrelayed(trx, this.opts.batch ?? 100)
       if (rows.length === 0) return 0
       const lifecycle = rows.filter((r) => r.kind === 'job')
       const webhooks = rows.filter((r) => r.kind === 'webhook' || r.kind === 'dispatch')
@@ -133,15 +124,10 @@ export class OutboxRelay {
           })),
         )
       }
-      await trx
-        .updateTable('outbox')
-        .set({ relayed_at: sql<Date>`now()` })
-        .where(
-          'id',
-          'in',
-          rows.map((r) => r.id),
-        )
-        .execute()
+      await markRelayed(
+        trx,
+        rows.map((r) => r.id),
+      )
       this.opts.log.debug({ count: rows.length }, 'outbox rows relayed')
       return rows.length
     })

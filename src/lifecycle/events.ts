@@ -1,8 +1,19 @@
 // The events a tenant's lifecycle accepts, the effects its transitions cause,
 // and the webhook event types billing hears about.
 
+/**
+ * Facts about the tenant row that guards decide on. The transition service
+ * reads them from the locked row and sets them on the event: callers never do.
+ */
+export interface TenantFacts {
+  /** A legal hold is placed: nothing may wipe. */
+  legalHold?: boolean
+  /** `wipe_after` has passed: the data may be gone any moment, no RESTORE. */
+  retentionExpired?: boolean
+}
+
 /** Events an operator sends through the API. */
-export type OperatorEvent =
+export type OperatorEvent = (
   | { type: 'SUSPEND'; reason?: string }
   | { type: 'RESUME' }
   | { type: 'HIBERNATE' }
@@ -11,9 +22,17 @@ export type OperatorEvent =
   | { type: 'RESTORE' }
   | { type: 'WIPE' }
   | { type: 'RETRY' }
+) &
+  TenantFacts
 
-/** Events a worker reports once it has applied, or given up applying, a step's effects. */
-export type WorkerEvent = { type: 'EFFECTS_APPLIED'; schemaVersion?: number } | { type: 'EFFECTS_FAILED'; error: string }
+/**
+ * Events a worker or the scheduler reports: a step's effects applied or given
+ * up, or a lost job handed out again (re-entering the state runs its step anew).
+ */
+export type WorkerEvent =
+  | { type: 'EFFECTS_APPLIED'; schemaVersion?: number }
+  | { type: 'EFFECTS_FAILED'; error: string }
+  | { type: 'JOB_REQUEUED' }
 
 export type LifecycleEvent = OperatorEvent | WorkerEvent
 export type LifecycleEventType = LifecycleEvent['type']
@@ -53,7 +72,3 @@ export const TRANSITIONAL_STATES = [
 export type StableState = (typeof STABLE_STATES)[number]
 export type TransitionalState = (typeof TRANSITIONAL_STATES)[number]
 export type TenantState = StableState | TransitionalState
-
-export function isStable(state: string): state is StableState {
-  return (STABLE_STATES as readonly string[]).includes(state)
-}

@@ -1,19 +1,19 @@
 // The only writer of tenant state. Every change is one Postgres transaction:
-// lock the row, check the event against the statechart, write state + snapshot
-// with an optimistic version check, append a history row, and write one outbox
-// row per effect. The relay later hands outbox rows to BullMQ, so a crash
-// between commit and enqueue loses nothing.
-import { sql, type Transaction } from 'kysely'
+// lock the row, put the row's facts on the event, check it against the
+// statechart, write state + snapshot with an optimistic version check, append
+// a history row, and write one outbox row per effect. The relay later hands
+// outbox rows to BullMQ, so a crash between commit and enqueue loses nothing.
+import type { Transaction } from 'kysely'
 import { initialTransition, transition } from 'xstate'
 import type { Db } from '../db/index.js'
-import type { Database, NewOutboxRow, Tenant } from '../db/schema.js'
-import { getTenant } from '../db/tenants.js'
-import { concurrentChange, eventNotAllowed, invalidSlug, legalHoldBlocks, slugTaken } from '../errors.js'
+import { appendEvent } from '../db/history.js'
+import { writeOutbox } from '../db/outbox.js'
+import type { Database, NewOutboxRow, Tenant, TenantUpdate } from '../db/schema.js'
+import { insertTenant, lockTenant, saveTenant } from '../db/tenants.js'
+import { concurrentChange, eventNotAllowed, invalidSlug, legalHoldBlocks, retentionExpired, slugTaken, tenantNotFound, type LandlordError } from '../errors.js'
 import { slugProblem, tenantNames } from '../tenancy/identifiers.js'
-import { OPERATOR_EVENTS, isStable, type LifecycleEvent, type Step } from './events.js'
+import { OPERATOR_EVENTS, type LifecycleEvent, type Step, type TenantFacts, type TenantState } from './events.js'
 import { tenantMachine, type TenantContext } from './machine.js'
-
-export const OUTBOX_CHANNEL = 'landlord_outbox'
 
 type Snapshot = ReturnType<typeof tenantMachine.resolveState>
 type Action = ReturnType<typeof transition<typeof tenantMachine>>[1][number]
@@ -36,20 +36,42 @@ function stored(snapshot: Snapshot): Stored {
   return { value: snapshot.value, context: snapshot.context }
 }
 
-export function restore(tenant: Pick<Tenant, 'snapshot' | 'schema_version'>): Snapshot {
+/** The machine snapshot a registry row holds. */
+export function rehydrate(tenant: Pick<Tenant, 'snapshot' | 'schema_version'>): Snapshot {
   const s = tenant.snapshot as Stored
   // Snapshots stored before `provisioned` existed: a tenant with a schema version finished provisioning.
   const provisioned = s.context.provisioned ?? tenant.schema_version !== null
   return tenantMachine.resolveState({ value: s.value, context: { ...s.context, provisioned } })
 }
 
-/** Operator events the statechart accepts from this snapshot. */
+/** The row's facts the machine's guards decide on. */
+function factsOf(tenant: Tenant): Required<TenantFacts> {
+  return {
+    legalHold: tenant.legal_hold_at !== null,
+    retentionExpired: tenant.state === 'decommissioned' && tenant.wipe_after !== null && tenant.wipe_after <= new Date(),
+  }
+}
+
+/**
+ * Operator events the statechart accepts from this snapshot, whatever the
+ * row's facts (a hold or an expired retention is reported with its own code).
+ * DECOMMISSION counts when either retention choice is accepted.
+ */
 export function allowedEvents(snapshot: Snapshot): string[] {
+  const clear: Required<TenantFacts> = { legalHold: false, retentionExpired: false }
   return OPERATOR_EVENTS.filter((type) =>
     type === 'DECOMMISSION'
-      ? snapshot.can({ type, retentionMs: 0 }) || snapshot.can({ type, retentionMs: 1 })
-      : snapshot.can({ type }),
+      ? [0, 1].some((retentionMs) => snapshot.can({ type, retentionMs, ...clear }))
+      : snapshot.can({ type, ...clear }),
   )
+}
+
+/** Why the machine refused `event`: a fact that blocks it, or no such transition. */
+function refusal(current: Snapshot, event: LifecycleEvent, tenant: Tenant): LandlordError {
+  const facts = factsOf(tenant)
+  if (facts.legalHold && current.can({ ...event, legalHold: false } as LifecycleEvent)) return legalHoldBlocks(tenant.legal_hold_reason)
+  if (facts.retentionExpired && current.can({ ...event, retentionExpired: false } as LifecycleEvent)) return retentionExpired(tenant.wipe_after!)
+  return eventNotAllowed(event.type, tenant.state, allowedEvents(current))
 }
 
 export function jobRow(tenant: Tenant, name: string, extra: Record<string, unknown> = {}): NewOutboxRow {
@@ -80,16 +102,6 @@ function webhookTenant(t: Tenant) {
   return { id: t.id, slug: t.slug, name: t.name, plan: t.plan, region: t.region, state: t.state, metadata: t.metadata }
 }
 
-export async function writeOutbox(trx: Transaction<Database>, rows: NewOutboxRow[]): Promise<void> {
-  if (rows.length === 0) return
-  await trx
-    .insertInto('outbox')
-    .values(rows.map((r) => ({ ...r, payload: JSON.stringify(r.payload) })))
-    .execute()
-  // Delivered at commit: wakes the relay without waiting for its next poll.
-  await sql`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`.execute(trx)
-}
-
 /**
  * Appends a history row that records something done to a tenant without a
  * state change (a legal hold, a rotation, a wipe receipt): from and to are
@@ -102,10 +114,7 @@ export async function appendHistory(
   actor: string,
   data: Record<string, unknown> = {},
 ): Promise<void> {
-  await db
-    .insertInto('tenant_events')
-    .values({ tenant_id: tenant.id, type, from_state: tenant.state, to_state: tenant.state, actor, data: JSON.stringify(data) })
-    .execute()
+  await appendEvent(db, { tenant_id: tenant.id, type, from_state: tenant.state, to_state: tenant.state, actor, data })
 }
 
 /**
@@ -125,28 +134,20 @@ export async function createTenant(
   const [snapshot, actions] = initialTransition(tenantMachine)
   const names = tenantNames(prefix, input.slug)
   return db.transaction().execute(async (trx) => {
-    const tenant = await trx
-      .insertInto('tenants')
-      .values({
-        slug: input.slug,
-        name: input.name ?? null,
-        plan: input.plan ?? null,
-        region: input.region ?? null,
-        metadata: JSON.stringify(input.metadata ?? {}),
-        database_name: names.database,
-        owner_role: names.owner,
-        state: snapshot.value as string,
-        snapshot: JSON.stringify(stored(snapshot)),
-        operation: 'provision',
-      })
-      .onConflict((oc) => oc.column('slug').doNothing())
-      .returningAll()
-      .executeTakeFirst()
+    const tenant = await insertTenant(trx, {
+      slug: input.slug,
+      name: input.name ?? null,
+      plan: input.plan ?? null,
+      region: input.region ?? null,
+      metadata: JSON.stringify(input.metadata ?? {}),
+      database_name: names.database,
+      owner_role: names.owner,
+      state: snapshot.value,
+      snapshot: JSON.stringify(stored(snapshot)),
+      operation: operationOf(actions),
+    })
     if (!tenant) throw slugTaken(input.slug)
-    await trx
-      .insertInto('tenant_events')
-      .values({ tenant_id: tenant.id, type: 'CREATE', from_state: null, to_state: tenant.state, actor, data: '{}' })
-      .execute()
+    await appendEvent(trx, { tenant_id: tenant.id, type: 'CREATE', from_state: null, to_state: tenant.state, actor })
     await writeOutbox(trx, outboxRows(tenant, actions))
     await within?.(trx, tenant)
     return tenant
@@ -156,77 +157,68 @@ export async function createTenant(
 export interface ApplyOptions {
   actor: string
   /** Workers pass the state they worked for: a stale report is then ignored, not an error. */
-  expectState?: string
+  expectState?: TenantState
   /** With expectState: the version the job was queued at; a report from an older run is ignored. */
   expectVersion?: number
-  /** Checks on the locked row before the event is applied (throw to refuse). */
-  check?: (tenant: Tenant) => void
-  /** Extra columns to write with the transition (e.g. `wipe_after`). */
-  extra?: (next: string, event: LifecycleEvent) => Partial<Pick<Tenant, 'wipe_after'>>
+  /** A condition on the locked row; when it does not hold, nothing is written and undefined is returned. */
+  precondition?: (tenant: Tenant) => boolean
+  /** Extra columns to write with the transition (e.g. `wipe_after`), given the target and the locked row. */
+  extra?: (next: TenantState, tenant: Tenant) => Pick<TenantUpdate, 'wipe_after'>
   data?: Record<string, unknown>
 }
 
 /**
  * Applies one event to one tenant. Throws 404 for an unknown tenant and 409
- * (with the allowed events) for an event the statechart refuses. Returns
- * undefined when `expectState` no longer holds.
+ * for an event the statechart refuses (with the allowed events, or the legal
+ * hold or expired retention that blocks it). Returns undefined, writing
+ * nothing, when `expectState`, `expectVersion` or `precondition` no longer holds.
  */
 export async function applyEvent(db: Db, ref: string, event: LifecycleEvent, opts: ApplyOptions): Promise<Tenant | undefined> {
   return db.transaction().execute(async (trx) => {
-    const tenant = await getTenant(trx, ref, { forUpdate: true })
+    const tenant = await lockTenant(trx, ref)
+    if (!tenant) throw tenantNotFound(ref)
     if (opts.expectState !== undefined && tenant.state !== opts.expectState) return undefined
     if (opts.expectVersion !== undefined && tenant.version !== opts.expectVersion) return undefined
-    opts.check?.(tenant)
-    const wipes =
-      event.type === 'WIPE' ||
-      (event.type === 'DECOMMISSION' && event.retentionMs === 0) ||
-      (event.type === 'RETRY' && (tenant.snapshot as Stored).context.failedDuring === 'wiping')
-    if (wipes && tenant.legal_hold_at !== null) throw legalHoldBlocks(tenant.legal_hold_reason)
-    const current = restore(tenant)
-    if (!current.can(event)) throw eventNotAllowed(event.type, tenant.state, allowedEvents(current))
-    const [next, actions] = transition(tenantMachine, current, event)
-    const state = next.value as string
-    const updated = await trx
-      .updateTable('tenants')
-      .set({
-        state,
-        snapshot: JSON.stringify(stored(next)),
-        version: tenant.version + 1,
-        operation: isStable(state) ? null : operationOf(actions),
-        error: next.context.error,
-        ...(event.type === 'EFFECTS_APPLIED' && event.schemaVersion !== undefined ? { schema_version: event.schemaVersion } : {}),
-        ...opts.extra?.(state, event),
-        // Back in use: the idle clock starts again.
-        ...(state === 'active' ? { last_active_at: sql<Date>`now()` } : {}),
-        updated_at: sql<Date>`now()`,
-      })
-      .where('id', '=', tenant.id)
-      .where('version', '=', tenant.version)
-      .returningAll()
-      .executeTakeFirst()
+    if (opts.precondition && !opts.precondition(tenant)) return undefined
+    const current = rehydrate(tenant)
+    const decided = { ...event, ...factsOf(tenant) } as LifecycleEvent
+    if (!current.can(decided)) throw refusal(current, event, tenant)
+    const [next, actions] = transition(tenantMachine, current, decided)
+    const state = next.value
+    const updated = await saveTenant(trx, tenant, {
+      state,
+      snapshot: JSON.stringify(stored(next)),
+      operation: operationOf(actions),
+      error: next.context.error,
+      ...(event.type === 'EFFECTS_APPLIED' && event.schemaVersion !== undefined ? { schema_version: event.schemaVersion } : {}),
+      ...opts.extra?.(state, tenant),
+      // Back in use: the idle clock starts again.
+      ...(state === 'active' ? { last_active_at: new Date() } : {}),
+    })
     if (!updated) throw concurrentChange()
-    await trx
-      .insertInto('tenant_events')
-      .values({
-        tenant_id: tenant.id,
-        type: event.type,
-        from_state: tenant.state,
-        to_state: state,
-        actor: opts.actor,
-        data: JSON.stringify({ ...eventData(event), ...opts.data }),
-      })
-      .execute()
+    await appendEvent(trx, {
+      tenant_id: tenant.id,
+      type: event.type,
+      from_state: tenant.state,
+      to_state: state,
+      actor: opts.actor,
+      data: { ...eventData(event), ...opts.data },
+    })
     await writeOutbox(trx, outboxRows(updated, actions))
     return updated
   })
 }
 
-function operationOf(actions: Action[]): string | null {
+/** The step a transition starts, if it enters a transitional state. */
+function operationOf(actions: Action[]): Step | null {
   const job = actions.find((a) => a.type === 'runJob')
-  return (job?.params as { step?: string } | undefined)?.step ?? null
+  return (job?.params as { step?: Step } | undefined)?.step ?? null
 }
 
 function eventData(event: LifecycleEvent): Record<string, unknown> {
   const { type: _type, ...rest } = event
   return rest
 }
+
+// Moved to db/outbox.ts; kept while callers switch over.
+export { writeOutbox } from '../db/outbox.js'

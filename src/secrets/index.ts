@@ -7,7 +7,11 @@ import type { SecretsBackend } from './backend.js'
 import { LocalSecretsBackend } from './local.js'
 
 export function createSecretsBackend(config: Config, deps: { db: Db; cluster: pg.Pool; log: Logger; masterKey: Buffer }): SecretsBackend {
-  return new LocalSecretsBackend(deps.db, deps.cluster, deps.masterKey, deps.log)
+  // `local` is the only backend config.ts accepts today (`vault` is refused at start).
+  switch (config.secretsBackend) {
+    case 'local':
+      return new LocalSecretsBackend(deps.db, deps.cluster, deps.masterKey, deps.log)
+  }
 }
 
 export type { SecretsBackend }

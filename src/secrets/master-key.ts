@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { ConfigError, type Config } from '../config.js'
 import type { Db } from '../db/index.js'
+import { ensureSetting } from '../db/settings.js'
 import { open, seal } from './crypto.js'
 import type { Logger } from '../log.js'
 
@@ -47,14 +48,9 @@ const CHECK = 'master_key_check'
  * secrets the other cannot read: refuse at start, naming the variable.
  */
 export async function verifyMasterKey(db: Db, key: Buffer): Promise<void> {
-  await db
-    .insertInto('landlord_settings')
-    .values({ name: CHECK, value: seal(key, Buffer.from('landlord'), CHECK) })
-    .onConflict((oc) => oc.column('name').doNothing())
-    .execute()
-  const row = await db.selectFrom('landlord_settings').select('value').where('name', '=', CHECK).executeTakeFirstOrThrow()
+  const sealed = await ensureSetting(db, CHECK, seal(key, Buffer.from('landlord'), CHECK))
   try {
-    open(key, row.value, CHECK)
+    open(key, sealed, CHECK)
   } catch {
     throw new ConfigError(
       'LANDLORD_MASTER_KEY',

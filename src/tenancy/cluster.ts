@@ -4,7 +4,28 @@
 // database created from it. Landlord closes the databases that are its
 // concern at start; what it cannot close it names.
 import pg from 'pg'
+import { hasSqlState, SQLSTATE } from '../sqlstate.js'
+import { ADMIN_SESSION_LIMITS } from './databases.js'
 import { quoteIdent } from './identifiers.js'
+
+/**
+ * The admin pool on a tenant cluster, shared by the workers and credential
+ * issuance. Its sessions carry ADMIN_SESSION_LIMITS, so a tenant holding a
+ * lock makes a statement fail and retry rather than pin a connection; and a
+ * request waits at most 10 s for a free connection.
+ */
+export function openClusterPool(url: string, max = 4): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    application_name: 'landlord-admin',
+    options: ADMIN_SESSION_LIMITS,
+    connectionTimeoutMillis: 10_000,
+  })
+  // As for the control-plane pool: an idle connection the server ended is replaced, not fatal.
+  pool.on('error', () => {})
+  return pool
+}
 
 export interface HardeningReport {
   /** Databases whose CONNECT from PUBLIC this run revoked. */
@@ -39,7 +60,7 @@ export async function hardenCluster(admin: pg.Pool, extra: string[] = []): Promi
           await client.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${quoteIdent(name)} FROM PUBLIC`)
         } catch (err) {
           // 42501: neither superuser nor the owner. REVOKE by a non-owner only warns, hence the check below.
-          if ((err as { code?: string }).code !== '42501') throw err
+          if (!hasSqlState(err, SQLSTATE.insufficientPrivilege)) throw err
         }
         if ((await openDatabases(client)).includes(name)) refused.push(name)
         else closed.push(name)

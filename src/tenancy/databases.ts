@@ -1,6 +1,8 @@
 // Tenant databases on a cluster. Each function checks, then acts, and is safe to run twice.
 import pg from 'pg'
 import { withDatabase } from '../db/index.js'
+import { pollUntil } from '../poll.js'
+import { hasSqlState, SQLSTATE } from '../sqlstate.js'
 import { NotOursError, quoteIdent } from './identifiers.js'
 
 /**
@@ -28,10 +30,12 @@ export async function ensureDatabase(admin: pg.Pool, clusterUrl: string, tenant:
       // Owned by the tenant's marked role at first, so that a crash before the
       // marker comment still leaves a database provably this tenant's; handed
       // to the admin role below. Cannot run in a transaction: pool.query autocommits.
-      await admin.query(`CREATE DATABASE ${quoteIdent(name)} OWNER ${quoteIdent(owner)} TEMPLATE template0`)
+      // Closed from birth: PUBLIC's default CONNECT would let any login in
+      // until the REVOKE below, and a session opened then would outlive it.
+      await admin.query(`CREATE DATABASE ${quoteIdent(name)} OWNER ${quoteIdent(owner)} TEMPLATE template0 ALLOW_CONNECTIONS false`)
       outcome = 'created'
     } catch (err) {
-      if (!['42P04', '23505'].includes((err as { code?: string }).code ?? '')) throw err
+      if (!hasSqlState(err, SQLSTATE.duplicateDatabase, SQLSTATE.uniqueViolation)) throw err
       const again = await inspectDatabase(admin, name, owner, marker)
       if (again.kind === 'foreign') throw new NotOursError(again.reason)
     }
@@ -62,6 +66,13 @@ export async function secureDatabase(
   await admin.query(`ALTER DATABASE ${db} IS_TEMPLATE false`)
   await admin.query(`REVOKE ALL ON DATABASE ${db} FROM PUBLIC`)
   await admin.query(`GRANT CONNECT, TEMPORARY, CREATE ON DATABASE ${db} TO ${owner}`)
+  // Whoever got in while it was open (a crash right after an older CREATE
+  // DATABASE, say) and is not this tenant's goes now.
+  await admin.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+      WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL AND NOT pg_has_role(usesysid, $2, 'MEMBER')`,
+    [tenant.database, tenant.owner],
+  )
   // A fenced database is left fenced: the admin session below needs it open for a moment.
   await admin.query(`ALTER DATABASE ${db} ALLOW_CONNECTIONS true`)
   // The tenant owns its schema. This admin session reads one catalog row,
@@ -73,8 +84,40 @@ export async function secureDatabase(
     )
     const current = r.rows[0]?.owner
     if (current !== undefined && current !== tenant.owner) await client.query(`ALTER SCHEMA public OWNER TO ${owner}`)
+    await installRoleGuard(client, tenant.owner)
   })
   if (!opts.allowConnections) await fenceDatabase(admin, tenant.database)
+}
+
+/**
+ * An event trigger, owned by the admin role in a schema only it owns, that
+ * refuses any DDL leaving this database depending on a role outside the
+ * tenant (a GRANT, a policy, default privileges for another tenant's role):
+ * such a grant would reach into another tenant, and keep its role alive, or
+ * its wipe waiting, on this database. Non-superusers cannot drop, alter or
+ * disable event triggers. The function runs with the caller's rights and
+ * resolves nothing through the search path.
+ * https://www.postgresql.org/docs/15/event-triggers.html
+ */
+async function installRoleGuard(client: pg.Client, owner: string): Promise<void> {
+  await client.query('CREATE SCHEMA IF NOT EXISTS landlord AUTHORIZATION CURRENT_USER')
+  await client.query(`
+    CREATE OR REPLACE FUNCTION landlord.tenant_roles_only() RETURNS event_trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+    BEGIN
+      IF EXISTS (
+        SELECT 1 FROM pg_catalog.pg_shdepend s
+         WHERE s.dbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+           AND s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
+           AND NOT pg_catalog.pg_has_role(s.refobjid, ${pg.escapeLiteral(owner)}, 'MEMBER')
+      ) THEN
+        RAISE EXCEPTION 'only roles of this tenant may be given privileges in its database' USING ERRCODE = '42501';
+      END IF;
+    END $fn$`)
+  const exists = await client.query("SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'landlord_tenant_roles_only'")
+  if (!exists.rowCount) {
+    await client.query('CREATE EVENT TRIGGER landlord_tenant_roles_only ON ddl_command_end EXECUTE FUNCTION landlord.tenant_roles_only()')
+  }
 }
 
 /** The names of a tenant's objects on its cluster. */
@@ -112,15 +155,24 @@ export async function databaseExists(admin: pg.Pool, name: string): Promise<bool
 }
 
 /**
+ * Limits of every admin session on the tenant cluster: a tenant that holds a
+ * lock Landlord needs (its own role's catalog row in an open transaction, say)
+ * makes a statement fail after 10 s, to be retried, instead of holding an
+ * admin connection forever.
+ */
+export const ADMIN_SESSION_LIMITS = '-c lock_timeout=10s -c statement_timeout=5min'
+
+/**
  * A short-lived admin client on one tenant database. Tenant databases are many
  * and `max_connections` is not: never keep a pool per tenant open.
  */
 export async function withTenantClient<T>(clusterUrl: string, database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   // Only pg_catalog on the search path: no name resolves to a tenant's object.
+  // A lock a tenant holds makes the work fail and retry, never hang.
   const client = new pg.Client({
     connectionString: withDatabase(clusterUrl, database),
     application_name: 'landlord',
-    options: '-c search_path=pg_catalog',
+    options: `-c search_path=pg_catalog ${ADMIN_SESSION_LIMITS}`,
   })
   await client.connect()
   try {
@@ -141,13 +193,15 @@ export async function terminateSessions(admin: pg.Pool, database: string, opts: 
     `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()${filter}`,
     params,
   )
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    const left = await admin.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()${filter}`, params)
-    if (!left.rowCount) return ended.rowCount ?? 0
-    if (Date.now() > deadline) throw new Error(`sessions on ${database} did not end within 10 s`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
+  const gone = await pollUntil(
+    async () => {
+      const left = await admin.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()${filter}`, params)
+      return left.rowCount ? undefined : true
+    },
+    { timeoutMs: 10_000, intervalMs: 10 },
+  )
+  if (!gone) throw new Error(`sessions on ${database} did not end within 10 s`)
+  return ended.rowCount ?? 0
 }
 
 /** Refuses new connections, then ends the open ones: the database is fenced once this returns. */
@@ -171,7 +225,7 @@ export async function dropDatabase(admin: pg.Pool, database: string): Promise<bo
   try {
     await admin.query(`ALTER DATABASE ${quoteIdent(database)} IS_TEMPLATE false ALLOW_CONNECTIONS false`)
   } catch (err) {
-    if ((err as { code?: string }).code !== '3D000') throw err // dropped meanwhile
+    if (!hasSqlState(err, SQLSTATE.invalidCatalogName)) throw err // dropped meanwhile
   }
   await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`)
   return true

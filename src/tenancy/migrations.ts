@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import type pg from 'pg'
+import { isTransientSqlError, sqlState } from '../sqlstate.js'
 
 export interface TenantMigration {
   version: number
@@ -37,18 +38,13 @@ export async function readTenantMigrations(dir: string): Promise<TenantMigration
   return migrations
 }
 
-export function latestVersion(migrations: TenantMigration[]): number {
-  return migrations.reduce((max, m) => Math.max(max, m.version), 0)
-}
-
 /**
  * An error in the migration's SQL itself (permanent), as opposed to a lost
- * connection, a server shutting down (SQLSTATE classes 08, 53, 57) or a lock
- * wait that timed out (55P03): those are worth a retry.
+ * connection, a server shutting down or a lock wait that timed out: those are
+ * worth a retry.
  */
 function isSqlError(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|53|57)/.test(code) && code !== '55P03'
+  return sqlState(err) !== undefined && !isTransientSqlError(err)
 }
 
 // One key for every tenant database: the lock is per database anyway.

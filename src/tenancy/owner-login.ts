@@ -6,9 +6,8 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { withDatabase } from '../db/index.js'
-import { scramVerifier } from '../secrets/crypto.js'
 import type { TenantObjects } from './databases.js'
-import { quoteIdent } from './identifiers.js'
+import { createLogin, dropLogin } from './logins.js'
 
 /** How long the login may live if the process dies before dropping it. */
 const LOGIN_TTL_MS = 15 * 60_000
@@ -32,14 +31,8 @@ export async function withOwnerLogin<T>(
 ): Promise<T> {
   const name = ownerLoginName(tenant.owner)
   const password = randomBytes(24).toString('base64url')
-  const expires = new Date(Date.now() + LOGIN_TTL_MS).toISOString()
-  const role = quoteIdent(name)
-  await admin.query(
-    `CREATE ROLE ${role} LOGIN PASSWORD ${pg.escapeLiteral(scramVerifier(password))} ` +
-      `VALID UNTIL ${pg.escapeLiteral(expires)} IN ROLE ${quoteIdent(tenant.owner)}`,
-  )
   try {
-    await admin.query(`ALTER ROLE ${role} SET role = ${pg.escapeLiteral(tenant.owner)}`)
+    await createLogin(admin, name, password, new Date(Date.now() + LOGIN_TTL_MS), tenant.owner)
     const url = new URL(withDatabase(clusterUrl, tenant.database))
     url.username = encodeURIComponent(name)
     url.password = encodeURIComponent(password)
@@ -57,21 +50,5 @@ export async function withOwnerLogin<T>(
     }
   } finally {
     await dropLogin(admin, name)
-  }
-}
-
-/**
- * NOLOGIN first, then its sessions, then the role. A login that came to own
- * objects (SQL it ran did SET ROLE NONE) cannot be dropped: it stays NOLOGIN
- * until the tenant is wiped, which drops every role of the tenant.
- */
-async function dropLogin(admin: pg.Pool, name: string): Promise<void> {
-  const role = quoteIdent(name)
-  await admin.query(`ALTER ROLE ${role} NOLOGIN`)
-  await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [name])
-  try {
-    await admin.query(`DROP ROLE IF EXISTS ${role}`)
-  } catch (err) {
-    if ((err as { code?: string }).code !== '2BP01') throw err
   }
 }

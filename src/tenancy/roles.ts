@@ -1,10 +1,9 @@
 // Roles on a tenant cluster. Each function checks, then acts, and is safe to run twice.
 import pg from 'pg'
 import { withTenantClient } from './databases.js'
+import { hasSqlState, SQLSTATE } from '../sqlstate.js'
 import { NotOursError, quoteIdent } from './identifiers.js'
 
-// 42710 duplicate_object; 23505 when two sessions race on pg_authid's unique index.
-const ALREADY = new Set(['42710', '23505'])
 
 /** The role's marker comment: undefined when the role does not exist, null when it has none. */
 export async function roleMarker(admin: pg.Pool, name: string): Promise<string | null | undefined> {
@@ -29,7 +28,8 @@ export async function ensureRole(admin: pg.Pool, name: string, marker: string): 
       return 'created'
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {})
-      if (!ALREADY.has((err as { code?: string }).code ?? '')) throw err
+      // Made meanwhile by a concurrent attempt (two sessions can also race on pg_authid's unique index).
+      if (!hasSqlState(err, SQLSTATE.duplicateObject, SQLSTATE.uniqueViolation)) throw err
     } finally {
       client.release()
     }
@@ -54,6 +54,8 @@ export async function tenantRoles(admin: pg.Pool, owner: string): Promise<string
   return r.rows.map((row) => row.rolname)
 }
 
+export type RoleDrop = { dropped: true } | { dropped: false; left?: string }
+
 /**
  * Drops a role. DROP OWNED first drops what it owns and revokes what it holds,
  * in each database where it has something (pg_shdepend names them: the admin
@@ -61,20 +63,31 @@ export async function tenantRoles(admin: pg.Pool, owner: string): Promise<string
  * the role made anywhere can keep it alive. The tenant database itself is
  * dropped before. Those sessions run no tenant code: only pg_catalog is on
  * their search path, and DROP OWNED calls no function the tenant wrote.
+ * A database that accepts no connections (another tenant's, fenced) cannot be
+ * cleaned: a role something there still depends on is left, NOLOGIN, and the
+ * answer says why, for the caller to report rather than fail.
  * https://www.postgresql.org/docs/15/sql-droprole.html
  */
-export async function dropRole(admin: pg.Pool, clusterUrl: string, name: string): Promise<boolean> {
-  if (!(await roleExists(admin, name))) return false
-  const elsewhere = await admin.query<{ datname: string }>(
-    `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+export async function dropRole(admin: pg.Pool, clusterUrl: string, name: string): Promise<RoleDrop> {
+  if (!(await roleExists(admin, name))) return { dropped: false }
+  const elsewhere = await admin.query<{ datname: string; datallowconn: boolean }>(
+    `SELECT DISTINCT d.datname, d.datallowconn FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
       WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
-        AND d.datname <> current_database() AND d.datallowconn`,
+        AND d.datname <> current_database()`,
     [name],
   )
-  for (const { datname } of elsewhere.rows) {
+  for (const { datname, datallowconn } of elsewhere.rows) {
+    if (!datallowconn) continue
     await withTenantClient(clusterUrl, datname, (client) => client.query(`DROP OWNED BY ${quoteIdent(name)}`))
   }
   await admin.query(`DROP OWNED BY ${quoteIdent(name)}`)
-  await admin.query(`DROP ROLE IF EXISTS ${quoteIdent(name)}`)
-  return true
+  try {
+    await admin.query(`DROP ROLE IF EXISTS ${quoteIdent(name)}`)
+  } catch (err) {
+    if (!hasSqlState(err, SQLSTATE.dependentObjectsStillExist)) throw err
+    await admin.query(`ALTER ROLE ${quoteIdent(name)} NOLOGIN`)
+    const closed = elsewhere.rows.filter((d) => !d.datallowconn).map((d) => d.datname)
+    return { dropped: false, left: `objects in ${closed.join(', ') || 'another database'} still depend on it` }
+  }
+  return { dropped: true }
 }

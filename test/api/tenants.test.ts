@@ -168,14 +168,15 @@ t.test('tenant routes', async (t) => {
   t.test('Idempotency-Key: the response is committed with the tenant, so a crash before answering still replays', async (t) => {
     const { createHash } = await import('node:crypto')
     const { createTenant } = await import('../../src/lifecycle/transition.js')
-    const { completeKey } = await import('../../src/db/idempotency.js')
+    const { ClaimedKey } = await import('../../src/api/idempotency.js')
     const { tenantResource } = await import('../../src/api/tenants.js')
     const payload = { slug: 'crashed' }
     const hash = createHash('sha256').update(`POST /tenants\n{}\n${JSON.stringify(payload)}`).digest('hex')
     // What the route does, up to the commit; then the process dies before onSend.
     t.same(await claimKey(db, 'admin', 'crash-1', hash), { kind: 'claimed' })
+    const claimed = new ClaimedKey(db, 'admin', 'crash-1')
     const tenant = await createTenant(db, h.config.tenantDbPrefix, payload, 'admin', (trx, created) =>
-      completeKey(trx, 'admin', 'crash-1', { status_code: 202, response: tenantResource(created), location: `/tenants/${created.id}` }),
+      claimed.complete(trx, 202, tenantResource(created), `/tenants/${created.id}`),
     )
     const retry = await app.inject({ method: 'POST', url: '/tenants', headers: { ...auth, 'idempotency-key': 'crash-1' }, payload })
     t.equal(retry.statusCode, 202, 'the retry replays instead of finding its own slug taken')

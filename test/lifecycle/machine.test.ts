@@ -18,25 +18,38 @@ const EVENTS: Record<string, LifecycleEvent> = {
   RETRY: { type: 'RETRY' },
   APPLIED: { type: 'EFFECTS_APPLIED' },
   FAILED: { type: 'EFFECTS_FAILED', error: 'boom' },
+  REQUEUED: { type: 'JOB_REQUEUED' },
 }
 
 const decommission = { DECOMMISSION: 'decommissioning', DECOMMISSION_NOW: 'wiping' }
 const working = (done: string) => ({ APPLIED: done, FAILED: 'failed' })
+const requeued = (state: string) => ({ ...working(STABLE_OF[state] as string), REQUEUED: state })
+
+const STABLE_OF: Record<string, string> = {
+  provisioning: 'active',
+  suspending: 'suspended',
+  resuming: 'active',
+  hibernating: 'hibernated',
+  waking: 'active',
+  decommissioning: 'decommissioned',
+  restoring: 'active',
+  wiping: 'wiped',
+}
 
 /** state → event → target. Anything absent must be refused. */
 const EXPECTED: Record<string, Record<string, string>> = {
-  provisioning: working('active'),
+  provisioning: requeued('provisioning'),
   active: { SUSPEND: 'suspending', HIBERNATE: 'hibernating', ...decommission },
-  suspending: working('suspended'),
+  suspending: requeued('suspending'),
   suspended: { RESUME: 'resuming', ...decommission },
-  resuming: working('active'),
-  hibernating: working('hibernated'),
+  resuming: requeued('resuming'),
+  hibernating: requeued('hibernating'),
   hibernated: { WAKE: 'waking', SUSPEND: 'suspending', ...decommission },
-  waking: working('active'),
-  decommissioning: working('decommissioned'),
-  decommissioned: { RESTORE: 'restoring', WIPE: 'wiping' },
-  restoring: working('active'),
-  wiping: working('wiped'),
+  waking: requeued('waking'),
+  decommissioning: requeued('decommissioning'),
+  decommissioned: { RESTORE: 'restoring', WIPE: 'wiping', DECOMMISSION_NOW: 'wiping' },
+  restoring: requeued('restoring'),
+  wiping: requeued('wiping'),
   wiped: {},
 }
 
@@ -95,7 +108,9 @@ for (const [state, allowed] of Object.entries(EXPECTED)) {
       const jobs = actions.filter((a) => a.type === 'runJob').map((a) => (a.params as { step: string }).step)
       t.same(jobs, STEP_OF[target] ? [STEP_OF[target]] : [], `${name} queues the job of ${target}`)
       const hooks = actions.filter((a) => a.type === 'notify').map((a) => (a.params as { type: string }).type)
-      if (target === 'failed') {
+      if (name === 'REQUEUED') {
+        t.same(hooks, [], 'a requeued step announces nothing')
+      } else if (target === 'failed') {
         t.match(next.context, { failedDuring: state, error: 'boom' }, 'the failure is remembered')
         t.same(hooks, state === 'provisioning' ? ['tenant.provisioning_failed'] : [])
       } else if (WEBHOOK_ON_ARRIVAL[target]) {
@@ -156,6 +171,20 @@ t.test('a tenant that never finished provisioning becomes active only by finishi
   const [again] = transition(tenantMachine, active, { type: 'DECOMMISSION', retentionMs: 60_000 })
   const [kept] = transition(tenantMachine, again, { type: 'EFFECTS_APPLIED' })
   t.equal(transition(tenantMachine, kept, { type: 'RESTORE' })[0].value, 'restoring')
+})
+
+t.test('legal holds and retention are guards: the facts on the event decide', async (t) => {
+  const held = { legalHold: true }
+  for (const state of ['active', 'suspended', 'hibernated', 'failed']) {
+    t.notOk(at(state).can({ type: 'DECOMMISSION', retentionMs: 0, ...held }), `${state}: a held tenant is not wiped by DECOMMISSION PT0S`)
+    t.ok(at(state).can({ type: 'DECOMMISSION', retentionMs: 1, ...held }), `${state}: decommissioning with retention is allowed under hold`)
+  }
+  t.notOk(at('decommissioned').can({ type: 'WIPE', ...held }))
+  t.notOk(at('decommissioned').can({ type: 'DECOMMISSION', retentionMs: 0, ...held }))
+  t.notOk(at('failed', { failedDuring: 'wiping', error: 'x', provisioned: true }).can({ type: 'RETRY', ...held }), 'retrying a wipe is a wipe')
+  t.ok(at('failed', { failedDuring: 'suspending', error: 'x', provisioned: true }).can({ type: 'RETRY', ...held }), 'other retries are not wipes')
+  t.notOk(at('decommissioned').can({ type: 'RESTORE', retentionExpired: true }), 'no restore once retention ran out')
+  t.ok(at('decommissioned').can({ type: 'RESTORE', retentionExpired: false }))
 })
 
 t.test('the graph: every state is reachable from a new tenant, and only wiped is final', async (t) => {

@@ -106,7 +106,11 @@ t.test('webhook delivery', async (t) => {
     t.ok(got.every((r) => r.verified), 'every attempt is signed afresh and verifies')
 
     const ep = (await db.selectFrom('webhook_endpoints').selectAll().where('url', '=', receiver.url('/flaky')).executeTakeFirstOrThrow()).id
-    const log = (await app.inject({ url: `/webhook-endpoints/${ep}/deliveries`, headers: auth })).json()
+    // The receiver answers before the worker records the outcome: wait for the log to catch up.
+    const log = await waitFor(async () => {
+      const page = (await app.inject({ url: `/webhook-endpoints/${ep}/deliveries`, headers: auth })).json()
+      return page.items[0]?.status === 'succeeded' ? page : undefined
+    }, 10_000, () => 'the third attempt in the delivery log')
     t.match(log.items[0], {
       event_type: 'tenant.created',
       status: 'succeeded',

@@ -4,7 +4,7 @@
 import { fenceDatabase, secureDatabase } from '../../tenancy/databases.js'
 import { tenantMarker } from '../../tenancy/identifiers.js'
 import { onCluster } from '../../tenancy/ownership.js'
-import type { StepContext } from '../lifecycle.js'
+import type { StepContext } from '../context.js'
 import { proveOwnership } from './prove.js'
 
 export async function fence({ deps, tenant, log, checkpoint }: StepContext): Promise<void> {

@@ -8,7 +8,7 @@ import { MigrationError, migrateTenant, readTenantMigrations } from '../../tenan
 import { onCluster } from '../../tenancy/ownership.js'
 import { withOwnerLogin } from '../../tenancy/owner-login.js'
 import { ensureRole } from '../../tenancy/roles.js'
-import type { StepContext, StepResult } from '../lifecycle.js'
+import type { StepContext, StepResult } from '../context.js'
 import { proveOwnership } from './prove.js'
 
 export async function provision({ deps, tenant, checkpoint, log }: StepContext): Promise<StepResult> {

@@ -3,7 +3,7 @@
 import type { Job } from 'bullmq'
 import type { Tenant } from '../../db/schema.js'
 import type { Logger } from '../../log.js'
-import type { WorkerDeps } from '../lifecycle.js'
+import type { WorkerDeps } from '../context.js'
 import type { LifecycleJobData } from '../queues.js'
 import { proveOwnership } from './prove.js'
 

@@ -1,63 +1,23 @@
-// The lifecycle worker: one job per transitional state, dispatched by step name.
+// The step worker: one job per transitional state, dispatched by step name
+// (the statechart says which state each step works for).
 // A job first checks it is still wanted (the tenant is still in the state and
 // version that queued it), runs its step, then reports back through
 // transition.ts. After the last attempt, or on a permanent error, the tenant
 // is moved to `failed` with the error visible in its status.
 import { UnrecoverableError, type Job } from 'bullmq'
-import type pg from 'pg'
-import type { Config } from '../config.js'
-import type { Db } from '../db/index.js'
 import type { Tenant } from '../db/schema.js'
 import { findTenant } from '../db/tenants.js'
 import type { Step } from '../lifecycle/events.js'
+import { stateOf } from '../lifecycle/states.js'
 import { applyEvent } from '../lifecycle/transition.js'
 import type { Logger } from '../log.js'
 import { lifecycleJobs } from '../metrics.js'
+import type { StepContext, StepHandler, WorkerDeps } from './context.js'
 import { LIFECYCLE_QUEUE, createWorker, type LifecycleJobData } from './queues.js'
-import type { SecretsBackend } from '../secrets/backend.js'
 import { fence, unfence } from './workers/fence.js'
 import { provision } from './workers/provision.js'
 import { rotate } from './workers/rotate.js'
 import { wipe } from './workers/wipe.js'
-
-export interface WorkerDeps {
-  config: Config
-  db: Db
-  /** Admin pool on the tenant cluster. */
-  cluster: pg.Pool
-  secrets: SecretsBackend
-  /** Key-encryption key: seals tenant data keys and webhook secrets. */
-  masterKey: Buffer
-  log: Logger
-}
-
-export interface StepContext {
-  deps: WorkerDeps
-  tenant: Tenant
-  job: Job<LifecycleJobData>
-  log: Logger
-  /** Runs `fn` once per job across attempts: skipped when a previous attempt finished it. */
-  checkpoint: (name: string, fn: () => Promise<void>) => Promise<void>
-}
-
-/** What a step reports with EFFECTS_APPLIED. */
-export interface StepResult {
-  schemaVersion?: number
-}
-
-export type StepHandler = (ctx: StepContext) => Promise<StepResult | void>
-
-/** The transitional state each step works for. */
-const STATE_OF: Record<Step, string> = {
-  provision: 'provisioning',
-  suspend: 'suspending',
-  resume: 'resuming',
-  hibernate: 'hibernating',
-  wake: 'waking',
-  decommission: 'decommissioning',
-  restore: 'restoring',
-  wipe: 'wiping',
-}
 
 export const stepHandlers: Record<Step, StepHandler> = {
   provision,
@@ -85,7 +45,7 @@ export async function runLifecycleJob(deps: WorkerDeps, job: Job<LifecycleJobDat
     return 'done'
   }
   const step = job.name as Step
-  const state = STATE_OF[step]
+  const state = stateOf(step)
   const handler = stepHandlers[step]
   if (!state || !handler) throw new UnrecoverableError(`unknown lifecycle step "${job.name}"`)
 

@@ -1,11 +1,12 @@
-// Lifecycle routes: suspend, resume, hibernate, wake, decommission, restore,
-// and the legal hold that stops every wipe.
+// Transition routes: suspend, resume, hibernate, wake, retry, decommission,
+// restore, and the legal hold that stops every wipe. The statechart they drive
+// is in src/lifecycle/.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { parseIsoDuration } from '../duration.js'
-import { badRequest } from '../errors.js'
+import { invalidRetention } from '../errors.js'
 import type { OperatorEvent } from '../lifecycle/events.js'
 import { decommission, placeLegalHold, releaseLegalHold, requestEvent, restoreTenant } from '../lifecycle/operations.js'
-import type { ApiDeps } from './app.js'
+import type { ApiDeps } from './deps.js'
 import { problems } from './problem.js'
 import { tenantResource } from './tenants.js'
 import { DecommissionQuery, LegalHoldBody, SuspendBody, TenantRef, TenantResource } from './tenants.schemas.js'
@@ -13,7 +14,7 @@ import { DecommissionQuery, LegalHoldBody, SuspendBody, TenantRef, TenantResourc
 // Ten years: a longer retention is a typo, not a policy.
 const MAX_RETENTION_MS = 3650 * 86_400_000
 
-const lifecycleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, config }) => {
+const transitionRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, config }) => {
   const simple: Array<[string, OperatorEvent['type'], string]> = [
     ['resume', 'RESUME', 'Accept connections again after a suspension'],
     ['hibernate', 'HIBERNATE', 'Release connections and credentials; the next credential request wakes the tenant'],
@@ -81,7 +82,7 @@ const lifecycleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, co
       const raw = request.query.retention
       const retentionMs = raw === undefined ? config.wipeRetentionMs : parseIsoDuration(raw)
       if (retentionMs === undefined || retentionMs > MAX_RETENTION_MS) {
-        throw badRequest('LANDLORD_INVALID_RETENTION', `retention must be an ISO 8601 duration of at most P3650D, such as P30D or PT0S; got "${raw}".`)
+        throw invalidRetention(raw)
       }
       const tenant = await decommission(db, request.params.id, retentionMs, request.principal)
       return reply.code(202).send(tenantResource(tenant))
@@ -132,4 +133,4 @@ const lifecycleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, co
   )
 }
 
-export default lifecycleRoutes
+export default transitionRoutes
