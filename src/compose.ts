@@ -161,6 +161,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
   let queues: Queues | undefined
   let app: FastifyInstance | undefined
   const workerSets: RunningWorkers[] = []
+  let secretsBackend: SecretsBackend | undefined
 
   let closing: Promise<void> | undefined
   const close = () => (closing ??= closeAll())
@@ -170,6 +171,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
       async () => app?.close(),
       ...[...workerSets].reverse().map((set) => () => set.close()),
       async () => queues?.close(),
+      async () => secretsBackend?.close?.(),
       () => cluster.end(),
       () => closeRedis(redis),
       () => db.destroy(),
@@ -199,6 +201,8 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     const masterKey = await loadMasterKey(config, log)
     if (prepare) await verifyMasterKey(db, masterKey)
     const secrets = createSecretsBackend(config, { db, cluster, log, masterKey })
+    secretsBackend = secrets
+    if (!offline) await secrets.start?.()
     if (prepare && config.billingWebhook.url && config.billingWebhook.secret) {
       const endpoint = await ensureConfigEndpoint(db, masterKey, config.billingWebhook.url, config.billingWebhook.secret)
       log.info({ endpointId: endpoint.id }, 'billing webhook endpoint configured')

@@ -34,8 +34,8 @@ export interface Config {
   readonly queuePrefix: string
   /** Folder of tenant schema migrations (TENANT_MIGRATIONS_DIR). */
   readonly tenantMigrationsDir: string
-  /** The secrets backend (SECRETS_BACKEND): `local`; `vault` is reserved and refused at start. */
-  readonly secretsBackend: 'local'
+  /** The secrets backend (SECRETS_BACKEND): `local` (built in) or `vault`. */
+  readonly secretsBackend: 'local' | 'vault'
   /** Key-encryption key of the local secrets backend, 32 bytes (LANDLORD_MASTER_KEY, base64). */
   readonly masterKey: Buffer | undefined
   /** Where a generated master key is kept when LANDLORD_MASTER_KEY is unset (LANDLORD_HOME). */
@@ -45,6 +45,10 @@ export interface Config {
   readonly wipeRetentionMs: number
   /** Lifetime of issued login credentials (CREDENTIAL_TTL, ISO 8601). */
   readonly credentialTtlMs: number
+  /** Longest a credential lease may be renewed to (CREDENTIAL_MAX_TTL, ISO 8601, default PT4H). */
+  readonly credentialMaxTtlMs: number
+  /** The Vault backend's connection, when SECRETS_BACKEND=vault. */
+  readonly vault: VaultConfig | undefined
   /** How long a credential request waits for a hibernated tenant to wake (WAKE_TIMEOUT, default PT30S). */
   readonly wakeTimeoutMs: number
   /** How often the lease reaper, retention expiry and idle sweep run (MAINTENANCE_INTERVAL, default 60s). */
@@ -80,6 +84,19 @@ export interface Config {
   readonly workerConcurrency: number
   /** pino level (LOG_LEVEL, default info). */
   readonly logLevel: string
+}
+
+export interface VaultConfig {
+  /** VAULT_ADDR. */
+  readonly addr: string
+  /** VAULT_TOKEN, or an AppRole login (VAULT_ROLE_ID and VAULT_SECRET_ID). */
+  readonly auth: { readonly token: string } | { readonly roleId: string; readonly secretId: string }
+  /** VAULT_NAMESPACE (Vault Enterprise / HCP), unset: none. */
+  readonly namespace: string | undefined
+  /** Mount of the database secrets engine (VAULT_DB_MOUNT, default database). */
+  readonly dbMount: string
+  /** Mount of the transit engine (VAULT_TRANSIT_MOUNT, default transit). */
+  readonly transitMount: string
 }
 
 type Env = Record<string, string | undefined>
@@ -131,6 +148,32 @@ function shortDuration(env: Env, name: string, fallback: string): number {
   return ms
 }
 
+const MOUNT = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/
+
+function vaultConfig(env: Env): VaultConfig {
+  const addr = optional(env, 'VAULT_ADDR')
+  if (addr === undefined) throw new ConfigError('VAULT_ADDR', 'is required when SECRETS_BACKEND=vault')
+  url(env, 'VAULT_ADDR', addr, ['http:', 'https:'])
+  const token = optional(env, 'VAULT_TOKEN')
+  const roleId = optional(env, 'VAULT_ROLE_ID')
+  const secretId = optional(env, 'VAULT_SECRET_ID')
+  if (token !== undefined && roleId !== undefined) throw new ConfigError('VAULT_ROLE_ID', 'set VAULT_TOKEN or VAULT_ROLE_ID/VAULT_SECRET_ID, not both')
+  if (roleId !== undefined && secretId === undefined) throw new ConfigError('VAULT_SECRET_ID', 'is required with VAULT_ROLE_ID')
+  if (token === undefined && roleId === undefined) throw new ConfigError('VAULT_TOKEN', 'or VAULT_ROLE_ID and VAULT_SECRET_ID are required when SECRETS_BACKEND=vault')
+  const mount = (name: string, fallback: string) => {
+    const value = read(env, name, fallback).replace(/^\/+|\/+$/g, '')
+    if (!MOUNT.test(value)) throw new ConfigError(name, `expected a mount path such as ${fallback}, got "${value}"`)
+    return value
+  }
+  return Object.freeze({
+    addr: addr.replace(/\/+$/, ''),
+    auth: Object.freeze(token !== undefined ? { token } : { roleId: roleId!, secretId: secretId! }),
+    namespace: optional(env, 'VAULT_NAMESPACE'),
+    dbMount: mount('VAULT_DB_MOUNT', 'database'),
+    transitMount: mount('VAULT_TRANSIT_MOUNT', 'transit'),
+  })
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const prefix = read(env, 'TENANT_DB_PREFIX', 'tenant_')
   // Names are prefix + slug (≤ 30) + role suffixes; 16 keeps every name under
@@ -143,10 +186,8 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('QUEUE_PREFIX', 'expected 1-64 characters of letters, digits, _ . -')
   }
   const backend = read(env, 'SECRETS_BACKEND', 'local')
-  if (backend === 'vault') {
-    throw new ConfigError('SECRETS_BACKEND', 'the vault backend is not part of this release; use "local"')
-  }
-  if (backend !== 'local') throw new ConfigError('SECRETS_BACKEND', `expected "local", got "${backend}"`)
+  if (backend !== 'local' && backend !== 'vault') throw new ConfigError('SECRETS_BACKEND', `expected "local" or "vault", got "${backend}"`)
+  const vault = backend === 'vault' ? vaultConfig(env) : undefined
   const masterKeyRaw = optional(env, 'LANDLORD_MASTER_KEY')
   let masterKey: Buffer | undefined
   if (masterKeyRaw !== undefined) {
@@ -208,6 +249,8 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     wipeRetentionMs: isoDuration(env, 'WIPE_RETENTION', 'P7D'),
     credentialTtlMs: isoDuration(env, 'CREDENTIAL_TTL', 'PT1H'),
+    credentialMaxTtlMs: isoDuration(env, 'CREDENTIAL_MAX_TTL', 'PT4H'),
+    vault,
     wakeTimeoutMs: isoDuration(env, 'WAKE_TIMEOUT', 'PT30S'),
     maintenanceEveryMs: shortDuration(env, 'MAINTENANCE_INTERVAL', '60s'),
     stuckAfterMs: isoDuration(env, 'STUCK_AFTER', 'PT15M'),

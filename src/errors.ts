@@ -219,3 +219,7 @@ export const frameworkRefusal = (status: number, fastifyCode: string | undefined
     FRAMEWORK_TITLES[status] ?? 'Error',
     detail,
   )
+
+/** Vault sealed, unreachable or failing: the request may succeed later. The detail never holds a token. */
+export const vaultUnavailable = (reason: string) =>
+  new LandlordError('LANDLORD_VAULT_UNAVAILABLE', 503, 'Secrets backend unavailable', `${reason}; retry shortly.`, { retry_after: 5 })

@@ -9,6 +9,7 @@ import type { Config } from './config.js'
 import { createDb } from './db/index.js'
 import { serveWorkerMetrics } from './jobs/metrics-server.js'
 import { createLogger } from './log.js'
+import { migrateToVault, type SecretsMigration } from './secrets/migrate.js'
 
 export type Mode = 'start' | 'api' | 'worker'
 
@@ -27,6 +28,20 @@ export async function migrate(config: Config): Promise<void> {
     await prepareControlPlane(config, db, createLogger(config.logLevel))
   } finally {
     await db.destroy()
+  }
+}
+
+/**
+ * `landlord secrets migrate --to vault`: moves every tenant provisioned under
+ * the local backend to Vault (secrets/migrate.ts). Needs SECRETS_BACKEND=vault
+ * and the master key the local backend used.
+ */
+export async function migrateSecrets(config: Config, onProgress: (done: number, total: number, slug: string) => void): Promise<SecretsMigration> {
+  const landlord = await compose(config, { api: false, workers: false })
+  try {
+    return await migrateToVault(landlord.db, landlord.secrets, landlord.masterKey, onProgress)
+  } finally {
+    await landlord.close()
   }
 }
 

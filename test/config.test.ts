@@ -33,7 +33,13 @@ t.test('a bad value fails with the variable named', async (t) => {
     [{ TENANT_DB_PREFIX: 'a_prefix_far_too_long_' }, 'TENANT_DB_PREFIX'],
     [{ QUEUE_PREFIX: 'has:colon' }, 'QUEUE_PREFIX'],
     [{ SECRETS_BACKEND: 'file' }, 'SECRETS_BACKEND'],
-    [{ SECRETS_BACKEND: 'vault' }, 'SECRETS_BACKEND'],
+    [{ SECRETS_BACKEND: 'vault' }, 'VAULT_ADDR'],
+    [{ SECRETS_BACKEND: 'vault', VAULT_ADDR: 'http://vault:8200' }, 'VAULT_TOKEN'],
+    [{ SECRETS_BACKEND: 'vault', VAULT_ADDR: 'http://vault:8200', VAULT_ROLE_ID: 'r' }, 'VAULT_SECRET_ID'],
+    [{ SECRETS_BACKEND: 'vault', VAULT_ADDR: 'http://vault:8200', VAULT_TOKEN: 'hunter2', VAULT_ROLE_ID: 'r' }, 'VAULT_ROLE_ID'],
+    [{ SECRETS_BACKEND: 'vault', VAULT_ADDR: 'ftp://vault' , VAULT_TOKEN: 'hunter2' }, 'VAULT_ADDR'],
+    [{ SECRETS_BACKEND: 'vault', VAULT_ADDR: 'http://vault:8200', VAULT_TOKEN: 'hunter2', VAULT_DB_MOUNT: 'a b' }, 'VAULT_DB_MOUNT'],
+    [{ CREDENTIAL_MAX_TTL: 'forever' }, 'CREDENTIAL_MAX_TTL'],
     [{ LANDLORD_MASTER_KEY: 'c2hvcnQ=' }, 'LANDLORD_MASTER_KEY'],
     [{ WIPE_RETENTION: '7 days' }, 'WIPE_RETENTION'],
     [{ WIPE_RETENTION: 'P1M' }, 'WIPE_RETENTION'],
@@ -77,6 +83,15 @@ t.test('access and network settings', async (t) => {
   t.same(loadConfig({}).webhookAllowedNetworks, [], 'no internal network is allowed by default')
   t.equal(loadConfig({}).clusterHardening, 'enforce')
   t.equal(loadConfig({ TENANT_CLUSTER_HARDENING: 'warn' }).clusterHardening, 'warn')
+})
+
+t.test('the Vault backend takes a token or an AppRole, and its mounts', async (t) => {
+  const token = loadConfig({ SECRETS_BACKEND: 'vault', VAULT_ADDR: 'http://vault:8200/', VAULT_TOKEN: 't' })
+  t.match(token.vault, { addr: 'http://vault:8200', auth: { token: 't' }, dbMount: 'database', transitMount: 'transit', namespace: undefined })
+  const approle = loadConfig({ SECRETS_BACKEND: 'vault', VAULT_ADDR: 'http://vault:8200', VAULT_ROLE_ID: 'r', VAULT_SECRET_ID: 's', VAULT_NAMESPACE: 'team', VAULT_DB_MOUNT: '/db/', VAULT_TRANSIT_MOUNT: 'kms' })
+  t.match(approle.vault, { auth: { roleId: 'r', secretId: 's' }, namespace: 'team', dbMount: 'db', transitMount: 'kms' })
+  t.equal(loadConfig({}).vault, undefined)
+  t.equal(loadConfig({}).credentialMaxTtlMs, 4 * 3_600_000)
 })
 
 t.test('durations are ISO 8601', async (t) => {

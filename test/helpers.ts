@@ -25,6 +25,7 @@ import type { SecretsBackend } from '../src/secrets/index.js'
 import { hardenCluster } from '../src/tenancy/cluster.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
 import { PG_URL, REDIS_URL, cloneControlDatabase, names, recordId } from './setup-run.js'
+import { startFakeVault } from './vault/fake-vault.js'
 
 export { PG_URL, REDIS_URL }
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -57,7 +58,20 @@ export function uniqueId(): string {
   return id
 }
 
+/**
+ * TEST_SECRETS_BACKEND=vault runs a harness on the Vault backend, against a
+ * fake Vault of its own (test/vault/fake-vault.ts), unless the test chose a
+ * backend itself: how a suite written for the local backend is run again on Vault.
+ */
+async function backendEnv(t: Test, env: Record<string, string>): Promise<Record<string, string>> {
+  if (process.env.TEST_SECRETS_BACKEND !== 'vault' || env.SECRETS_BACKEND !== undefined) return {}
+  const fake = await startFakeVault()
+  t.teardown(() => fake.close())
+  return { SECRETS_BACKEND: 'vault', VAULT_ADDR: fake.url, VAULT_ROLE_ID: fake.approle.roleId, VAULT_SECRET_ID: fake.approle.secretId }
+}
+
 export async function setup(t: Test, env: Record<string, string> = {}, logDestination?: NodeJS.WritableStream): Promise<Harness> {
+  env = { ...(await backendEnv(t, env)), ...env }
   const id = uniqueId()
   const { control, tenantPrefix, queuePrefix } = names(id)
   const config = loadConfig({

@@ -73,6 +73,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) =
         schema_version: tenant.schema_version,
         credentials: {
           source: secrets.name,
+          ...(secrets.credsPath ? { path: secrets.credsPath(tenant) } : {}),
           endpoint: `/tenants/${tenant.id}/credentials`,
           ttl_seconds: Math.round(config.credentialTtlMs / 1000),
         },

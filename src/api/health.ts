@@ -1,4 +1,4 @@
-// Liveness and readiness: /readyz checks Postgres and Redis.
+// Liveness and readiness: /readyz checks Postgres, Redis and, with the Vault backend, Vault.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { pingDb } from '../db/health.js'
 import { registry } from '../metrics.js'
@@ -6,7 +6,11 @@ import type { ApiDeps } from './deps.js'
 import { problems } from './problem.js'
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('failing')])
-const Readiness = Type.Object({ status: Check, checks: Type.Object({ postgres: Check, redis: Check }) })
+const Readiness = Type.Object({
+  status: Check,
+  checks: Type.Object({ postgres: Check, redis: Check, secrets: Type.Optional(Check) }),
+  secrets_backend: Type.String({ description: 'local or vault' }),
+})
 
 async function within<T>(ms: number, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined
@@ -20,7 +24,7 @@ async function within<T>(ms: number, p: Promise<T>): Promise<T> {
   }
 }
 
-const healthRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, redis }) => {
+const healthRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, redis, secrets }) => {
   app.get(
     '/metrics',
     {
@@ -65,12 +69,20 @@ const healthRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, redis
           return 'failing' as const
         }
       }
-      const [postgres, redisCheck] = await Promise.all([
+      const ready = secrets.ready?.bind(secrets)
+      const [postgres, redisCheck, secretsCheck] = await Promise.all([
         probe('postgres', () => pingDb(db)),
         probe('redis', () => redis.ping()),
+        ready
+          ? probe(secrets.name, async () => {
+              const r = await ready()
+              if (!r.ok) throw new Error(r.detail)
+            })
+          : undefined,
       ])
-      const ok = postgres === 'ok' && redisCheck === 'ok'
-      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'failing', checks: { postgres, redis: redisCheck } })
+      const ok = postgres === 'ok' && redisCheck === 'ok' && secretsCheck !== 'failing'
+      const checks = { postgres, redis: redisCheck, ...(secretsCheck ? { secrets: secretsCheck } : {}) }
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'failing', checks, secrets_backend: secrets.name })
     },
   )
 }

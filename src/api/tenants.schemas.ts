@@ -117,7 +117,7 @@ export const CredentialsResource = Type.Object({
   port: Type.Integer(),
   database: Type.String(),
   expires_at: Type.String({ format: 'date-time' }),
-  lease_id: Type.String({ format: 'uuid' }),
+  lease_id: Type.String({ description: "The lease: a uuid (local backend) or Vault's lease id" }),
 })
 
 export const ConnectionResource = Type.Object({
@@ -128,7 +128,8 @@ export const ConnectionResource = Type.Object({
   accepts_connections: Type.Boolean({ description: 'False while suspended, hibernated or decommissioned' }),
   schema_version: Nullable(Type.Integer()),
   credentials: Type.Object({
-    source: Type.String({ description: 'The secrets backend that issues logins' }),
+    source: Type.String({ description: 'The secrets backend that issues logins: local or vault' }),
+    path: Type.Optional(Type.String({ description: "With Vault: the path of the tenant's dynamic credentials (database/creds/<role>)" })),
     endpoint: Type.String({ description: 'POST here for short-lived login credentials' }),
     ttl_seconds: Type.Integer(),
   }),

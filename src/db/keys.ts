@@ -28,3 +28,14 @@ export async function destroyTenantKey(db: Db, tenantId: string): Promise<boolea
     .executeTakeFirst()
   return destroyed.numUpdatedRows > 0n
 }
+
+/** Replaces a live wrapped key (re-wrapped under another key-encryption key); false when it is destroyed or missing. */
+export async function rewrapTenantKey(db: Db, tenantId: string, from: Buffer, to: Buffer): Promise<boolean> {
+  const r = await db
+    .updateTable('tenant_keys')
+    .set({ wrapped_key: to })
+    .where('tenant_id', '=', tenantId)
+    .where('wrapped_key', '=', from)
+    .executeTakeFirst()
+  return r.numUpdatedRows > 0n
+}

@@ -44,22 +44,28 @@ export async function markLeaseRevoked(db: Db, id: string): Promise<void> {
 }
 
 /** A tenant's leases not revoked yet, issued before `issuedBefore` if given. */
-export async function liveLeases(db: Db, tenantId: string, issuedBefore?: Date): Promise<Array<Pick<Lease, 'id' | 'username'>>> {
-  let q = db.selectFrom('leases').select(['id', 'username']).where('tenant_id', '=', tenantId).where('revoked_at', 'is', null)
+export async function liveLeases(db: Db, tenantId: string, issuedBefore?: Date): Promise<Array<Pick<Lease, 'id' | 'username' | 'external_id'>>> {
+  let q = db.selectFrom('leases').select(['id', 'username', 'external_id']).where('tenant_id', '=', tenantId).where('revoked_at', 'is', null)
   if (issuedBefore) q = q.where('created_at', '<=', issuedBefore)
   return q.execute()
 }
 
 /** Up to `limit` leases of one backend past their expiry and not revoked, across tenants. */
-export async function expiredLeases(db: Db, backend: string, limit: number): Promise<Array<Pick<Lease, 'id' | 'username' | 'tenant_id'>>> {
+export async function expiredLeases(db: Db, backend: string, limit: number): Promise<Array<Pick<Lease, 'id' | 'username' | 'tenant_id' | 'external_id'>>> {
   return db
     .selectFrom('leases')
-    .select(['id', 'username', 'tenant_id'])
+    .select(['id', 'username', 'tenant_id', 'external_id'])
     .where('revoked_at', 'is', null)
     .where('backend', '=', backend)
     .where('expires_at', '<=', new Date())
     .limit(limit)
     .execute()
+}
+
+/** Marks every live lease of a tenant revoked (the backend revoked them all at once). */
+export async function markAllRevoked(db: Db, tenantId: string): Promise<number> {
+  const r = await db.updateTable('leases').set({ revoked_at: sql<Date>`now()` }).where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).executeTakeFirst()
+  return Number(r.numUpdatedRows)
 }
 
 /** Drops the encrypted passwords kept for replays: the tenant's key is being destroyed. */

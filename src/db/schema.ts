@@ -49,8 +49,10 @@ export interface LeaseTable {
   username: string
   principal: string
   idempotency_key: string | null
-  /** The password, encrypted under the tenant's data key, for idempotent replays. */
+  /** The password, encrypted under the tenant's data key (or its Vault transit key), for idempotent replays. */
   secret: Buffer | null
+  /** The lease id of an external backend (Vault's `database/creds/<role>/<id>`); null for local leases. */
+  external_id: Generated<string | null>
   expires_at: Date
   created_at: Timestamp
   revoked_at: Date | null

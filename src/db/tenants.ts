@@ -76,6 +76,11 @@ export async function markInUse(db: Conn, busy: Array<{ id: string; sessions: st
      WHERE t.id = v.id`.execute(db)
 }
 
+/** Every tenant whose data still exists (not wiped), oldest first. */
+export async function tenantsNotWiped(db: Conn): Promise<Tenant[]> {
+  return db.selectFrom('tenants').selectAll().where('state', '<>', 'wiped').orderBy('seq').execute()
+}
+
 export async function tenantsInState(db: Conn, state: Tenant['state']): Promise<Tenant[]> {
   return db.selectFrom('tenants').selectAll().where('state', '=', state).execute()
 }

@@ -31,6 +31,13 @@ export class LeaseRevokedError extends Error {
 
 export interface SecretsBackend {
   readonly name: 'local' | 'vault'
+  /** Connects and checks what the backend needs, before anything is served. */
+  start?(): Promise<void>
+  close?(): void
+  /** What /readyz says of the backend. */
+  ready?(): Promise<{ ok: boolean; detail: string }>
+  /** Where a client's credentials come from, for GET /tenants/:id/connection (never a secret). */
+  credsPath?(tenant: Pick<Tenant, 'database_name'>): string
   /** Prepares the tenant's key material during provisioning. Safe to run twice. */
   setup(tenant: Tenant): Promise<void>
   /** A login role valid until `expires_at`, member of the tenant's owner role. */

@@ -5,12 +5,14 @@ import type { Db } from '../db/index.js'
 import type { Logger } from '../log.js'
 import type { SecretsBackend } from './backend.js'
 import { LocalSecretsBackend } from './local.js'
+import { VaultSecretsBackend } from './vault.js'
 
 export function createSecretsBackend(config: Config, deps: { db: Db; cluster: pg.Pool; log: Logger; masterKey: Buffer }): SecretsBackend {
-  // `local` is the only backend config.ts accepts today (`vault` is refused at start).
   switch (config.secretsBackend) {
     case 'local':
       return new LocalSecretsBackend(deps.db, deps.cluster, deps.masterKey, deps.log)
+    case 'vault':
+      return new VaultSecretsBackend(config, deps.db, deps.cluster, deps.log)
   }
 }
 

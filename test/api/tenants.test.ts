@@ -230,7 +230,7 @@ t.test('tenant routes', async (t) => {
     t.same((await app.inject({ url: '/healthz' })).json(), { status: 'ok' })
     const ready = await app.inject({ url: '/readyz' })
     t.equal(ready.statusCode, 200)
-    t.same(ready.json(), { status: 'ok', checks: { postgres: 'ok', redis: 'ok' } })
+    t.same(ready.json(), { status: 'ok', checks: { postgres: 'ok', redis: 'ok' }, secrets_backend: 'local' })
     t.equal((await app.inject({ url: '/openapi.json' })).json().info.title, 'Landlord')
     t.equal((await app.inject({ url: '/docs' })).statusCode < 400, true)
   })

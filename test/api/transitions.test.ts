@@ -54,7 +54,7 @@ t.test('lifecycle with real effects', async (t) => {
   t.test('credentials connect to their own tenant database, never to another', async (t) => {
     const c = await credentials('acme')
     issued.push(c)
-    t.match(c, { username: new RegExp(`^${h.config.tenantDbPrefix}acme-[0-9a-f]{12}$`), database: `${h.config.tenantDbPrefix}acme`, port: 5432 })
+    t.match(c, { username: new RegExp(`^${h.config.tenantDbPrefix}acme-[0-9a-z]{12}$`), database: `${h.config.tenantDbPrefix}acme`, port: 5432 })
     const ttl = Date.parse(c.expires_at) - Date.now()
     t.ok(ttl > 3500_000 && ttl <= 3600_000, 'valid for the configured hour')
     t.equal(await tryConnect(c), undefined, 'connects and reads the tenant schema')
