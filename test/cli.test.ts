@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import t, { type Test } from 'tap'
 import { withDatabase } from '../src/db/index.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
-import { ADMIN_KEY, PG_URL, REDIS_URL, ROOT, Redis, cleanupRedis, uniqueId, waitFor } from './helpers.js'
+import { ADMIN_KEY, PG_URL, REDIS_URL, ROOT, Redis, auth, cleanupRedis, setup, uniqueId, waitFor } from './helpers.js'
+import { startFakeVault } from './vault/fake-vault.js'
 import { names } from './setup-run.js'
 
 interface Run {
@@ -156,4 +157,38 @@ t.test('worker: with METRICS_PORT, a worker serves its metrics and health, and s
   run.kill('SIGINT')
   t.equal(await run.code, 0)
   t.match(run.err(), /landlord: SIGINT received, shutting down/)
+})
+
+t.test('secrets migrate --to vault: moves local tenants to Vault, prints progress, and is idempotent', async (t) => {
+  const h = await setup(t)
+  await h.startWorkers()
+  await h.app.inject({ method: 'POST', url: '/tenants', headers: auth, payload: { slug: 'moving' } })
+  await h.waitForState('moving', 'active')
+  const fake = await startFakeVault()
+  t.teardown(() => fake.close())
+  const env = {
+    DATABASE_URL: h.config.databaseUrl,
+    TENANT_CLUSTER_URL: h.config.tenantClusterUrl,
+    REDIS_URL,
+    TENANT_DB_PREFIX: h.config.tenantDbPrefix,
+    QUEUE_PREFIX: h.config.queuePrefix,
+    LANDLORD_MASTER_KEY: h.workerDeps.masterKey.toString('base64'),
+    LANDLORD_ADMIN_KEY: ADMIN_KEY,
+    LOG_LEVEL: 'silent',
+    SECRETS_BACKEND: 'vault',
+    VAULT_ADDR: fake.url,
+    VAULT_ROLE_ID: fake.approle.roleId,
+    VAULT_SECRET_ID: fake.approle.secretId,
+  }
+  const first = landlord(['secrets', 'migrate', '--to', 'vault'], env)
+  t.equal(await first.code, 0, first.err())
+  t.match(first.err(), /\[#+\s*\] 1\/1 moving/, 'a progress bar')
+  t.match(first.out(), /tenants: 1 {2}moved: 1 {2}already in Vault: 0/)
+  const again = landlord(['secrets', 'migrate', '--to', 'vault', '--json'], env)
+  t.equal(await again.code, 0, again.err())
+  t.same(JSON.parse(again.out()), { total: 1, moved: 0, already: 1, withoutKey: 0 }, 'a second run changes nothing')
+  const local = landlord(['secrets', 'migrate', '--to', 'vault'], { ...env, SECRETS_BACKEND: 'local' })
+  t.equal(await local.code, 1)
+  t.match(local.err().trim(), /^landlord: invalid configuration: SECRETS_BACKEND: must be "vault"/)
+  t.notOk(local.err().includes(fake.approle.secretId))
 })

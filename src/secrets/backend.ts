@@ -19,6 +19,8 @@ export interface IssueRequest {
 export interface DestroyReceipt {
   leases_revoked: number
   key_destroyed: boolean
+  /** What the backend removed outside the control database, for the wipe receipt (e.g. Vault's role and transit key). */
+  removed?: Record<string, string>
 }
 
 /** The lease was revoked (rotation, suspension) while it was being issued. */

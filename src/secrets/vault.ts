@@ -246,6 +246,14 @@ export class VaultSecretsBackend implements SecretsBackend {
     }
     const key_destroyed = await destroyTenantKey(this.db, tenant.id)
     await forgetLeaseSecrets(this.db, tenant.id)
-    return { leases_revoked, key_destroyed }
+    return {
+      leases_revoked,
+      key_destroyed,
+      removed: {
+        leases: `revoked every lease under ${this.credsPath(tenant)}`,
+        role: `deleted ${dbMount}/roles/${tenant.database_name}`,
+        transit_key: `deleted ${key} (deletion_allowed set first)`,
+      },
+    }
   }
 }

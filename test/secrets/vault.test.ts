@@ -118,7 +118,15 @@ t.test('the Vault backend', async (t) => {
     t.notOk(fake.state.roles.has(acme.database_name), 'the Vault role is deleted')
     t.notOk(fake.state.keys.has(acme.database_name), 'the transit key is deleted')
     const receipt = await h.db.selectFrom('tenant_events').select('data').where('tenant_id', '=', wiped.id).where('type', '=', 'WIPE_RECEIPT').executeTakeFirstOrThrow()
-    t.match(receipt.data, { database: { dropped: true }, key_material: 'destroyed' })
+    t.match(receipt.data, {
+      database: { dropped: true },
+      key_material: 'destroyed',
+      secrets_removed: {
+        leases: `revoked every lease under database/creds/${acme.database_name}`,
+        role: `deleted database/roles/${acme.database_name}`,
+        transit_key: `deleted transit/keys/${acme.database_name} (deletion_allowed set first)`,
+      },
+    })
     const left = await h.cluster.query('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`${prefix.replace(/_/g, '\\_')}acme%`])
     t.same(left.rows, [], 'no login of the tenant is left')
   })
@@ -195,4 +203,12 @@ t.test('the token is renewed, and with AppRole Landlord logs in again once renew
   const res = await credentials(h, 'renewed')
   t.equal(res.statusCode, 201, 'and still issues credentials')
   t.notOk(fake.state.requests.some((r) => JSON.stringify(r).includes(fake.approle.secretId)), 'the secret id is in no request record')
+})
+
+t.test('docs/production.md shows the policy scripts/vault-dev-setup applies', async (t) => {
+  const { readFile } = await import('node:fs/promises')
+  const { ROOT } = await import('../helpers.js')
+  const policy = await readFile(`${ROOT}/docs/vault-policy.hcl`, 'utf8')
+  const production = await readFile(`${ROOT}/docs/production.md`, 'utf8')
+  t.ok(production.includes(`\`\`\`hcl\n${policy.trimEnd()}\n\`\`\``))
 })

@@ -12,6 +12,8 @@ import type { StepContext } from '../context.js'
 import { proveOwnership } from './prove.js'
 
 interface Receipt {
+  /** What the secrets backend removed outside the control database (Vault's role and transit key). */
+  secrets_removed?: Record<string, string>
   database_dropped: boolean
   roles_dropped: string[]
   /** Roles that could not be dropped, NOLOGIN, and why. */
@@ -50,6 +52,7 @@ export async function wipe({ deps, tenant, log, job, checkpoint }: StepContext):
     roles_dropped: [...new Set([...(previous?.roles_dropped ?? []), ...droppedRoles])].sort(),
     roles_left: left,
     leases_revoked: leasesRevoked + keys.leases_revoked,
+    ...(keys.removed ? { secrets_removed: keys.removed } : {}),
     key_material: key && key.wrapped_key === null ? 'destroyed' : 'none',
   }
   await job.updateData({ ...job.data, receipt })
@@ -61,6 +64,7 @@ export async function wipe({ deps, tenant, log, job, checkpoint }: StepContext):
       roles_dropped: receipt.roles_dropped,
       ...(receipt.roles_left.length > 0 ? { roles_left: receipt.roles_left } : {}),
       leases_revoked: receipt.leases_revoked,
+      ...(receipt.secrets_removed ? { secrets_removed: receipt.secrets_removed } : {}),
       key_material: receipt.key_material,
       requested_by: requested?.actor ?? null,
       requested_with: requested?.type ?? null,
