@@ -21,8 +21,8 @@ const USAGE = `usage: landlord [command]
 
 function fail(err: unknown): never {
   if (err instanceof ConfigError) process.stderr.write(`landlord: invalid configuration: ${err.message}\n`)
-  else if (err instanceof UnreachableError) process.stderr.write(`landlord: ${err.message}\n`)
-  else if (err instanceof VaultError || err instanceof LandlordError) process.stderr.write(`landlord: ${err.message}\n`)
+  // Failures that explain themselves in one line: no stack trace.
+  else if (err instanceof UnreachableError || err instanceof VaultError || err instanceof LandlordError) process.stderr.write(`landlord: ${err.message}\n`)
   else process.stderr.write(`landlord: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
   process.exit(1)
 }

@@ -55,7 +55,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, redis
       schema: {
         tags: ['health'],
         operationId: 'readyz',
-        summary: 'Postgres and Redis answer',
+        summary: 'Postgres, Redis and (with Vault) Vault answer',
         response: { 200: Readiness, 503: Readiness },
       },
     },

@@ -3,7 +3,7 @@
 // webhooks/deliver.ts; the ordering rule is also here, in the claim's SQL,
 // because it must hold in the one statement that takes the delivery.
 import { sql, type Insertable, type Selectable, type Transaction } from 'kysely'
-import type { Db } from './index.js'
+import { isUuid, type Db } from './index.js'
 import type { Database, DeliveryStatus, OutboxTable, WebhookAttemptTable, WebhookDeliveryTable } from './schema.js'
 
 export type Delivery = Selectable<WebhookDeliveryTable>
@@ -185,11 +185,10 @@ export async function failOpenDeliveries(db: Db, endpointId: string, reason: str
 }
 
 // An id that is no uuid matches nothing: Postgres would refuse the cast.
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** Locks a delivery whose endpoint was not deleted. */
 export async function lockDelivery(trx: Transaction<Database>, id: string): Promise<Delivery | undefined> {
-  if (!UUID.test(id)) return undefined
+  if (!isUuid(id)) return undefined
   return trx
     .selectFrom('webhook_deliveries')
     .innerJoin('webhook_endpoints', 'webhook_endpoints.id', 'webhook_deliveries.endpoint_id')

@@ -2,7 +2,7 @@
 // decided in webhooks/endpoints.ts; these only read and write the rows.
 import { sql, type Insertable, type Selectable, type Transaction } from 'kysely'
 import { endpointNotFound } from '../errors.js'
-import type { Db } from './index.js'
+import { isUuid, type Db } from './index.js'
 import type { Database, WebhookEndpointEventTable, WebhookEndpointTable } from './schema.js'
 
 export type Endpoint = Selectable<WebhookEndpointTable>
@@ -10,11 +10,10 @@ export type NewEndpoint = Insertable<WebhookEndpointTable>
 export type EndpointEvent = Selectable<WebhookEndpointEventTable>
 
 // An id that is no uuid matches nothing: Postgres would refuse the cast.
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** An endpoint that was not deleted, or undefined. */
 export async function findEndpoint(db: Db, id: string): Promise<Endpoint | undefined> {
-  if (!UUID.test(id)) return undefined
+  if (!isUuid(id)) return undefined
   return db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst()
 }
 

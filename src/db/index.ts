@@ -14,6 +14,13 @@ export function createDb(connectionString: string, max = 10): Db {
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Whether `s` is a uuid: anything else can never match a uuid column (and must not reach one as a parameter). */
+export function isUuid(s: string): boolean {
+  return UUID.test(s)
+}
+
 /** The URL without its password, for messages and logs. */
 export function redactUrl(raw: string): string {
   try {

@@ -1,6 +1,7 @@
 // Tenant data keys, stored wrapped by the master key (secrets/local.ts).
 import { sql, type Selectable } from 'kysely'
 import type { Db } from './index.js'
+import { forgetLeaseSecrets } from './leases.js'
 import type { TenantKeyTable } from './schema.js'
 
 export type TenantKey = Selectable<TenantKeyTable>
@@ -27,6 +28,15 @@ export async function destroyTenantKey(db: Db, tenantId: string): Promise<boolea
     .where('wrapped_key', 'is not', null)
     .executeTakeFirst()
   return destroyed.numUpdatedRows > 0n
+}
+
+/** Destroys a tenant's key and the lease passwords it encrypted, together; false when the key was already gone. */
+export async function shredTenantKey(db: Db, tenantId: string): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const destroyed = await destroyTenantKey(trx, tenantId)
+    await forgetLeaseSecrets(trx, tenantId)
+    return destroyed
+  })
 }
 
 /** Replaces a live wrapped key (re-wrapped under another key-encryption key); false when it is destroyed or missing. */

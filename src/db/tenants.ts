@@ -3,15 +3,14 @@
 // Transaction, so no lock can outlive its unit of work).
 import { sql, type Kysely, type Transaction } from 'kysely'
 import { tenantNotFound } from '../errors.js'
+import { isUuid } from './index.js'
 import type { Database, NewTenant, Tenant, TenantEvent, TenantUpdate } from './schema.js'
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 type Conn = Kysely<Database> | Transaction<Database>
 
 function byRef(db: Conn, ref: string) {
   const q = db.selectFrom('tenants').selectAll()
-  return UUID.test(ref) ? q.where('id', '=', ref.toLowerCase()) : q.where('slug', '=', ref)
+  return isUuid(ref) ? q.where('id', '=', ref.toLowerCase()) : q.where('slug', '=', ref)
 }
 
 /** Finds a tenant by uuid or slug. */
@@ -26,9 +25,11 @@ export async function getTenant(db: Conn, ref: string): Promise<Tenant> {
   return tenant
 }
 
-/** Finds and locks a tenant's row until `trx` ends. */
-export async function lockTenant(trx: Transaction<Database>, ref: string): Promise<Tenant | undefined> {
-  return byRef(trx, ref).forUpdate().executeTakeFirst()
+/** Finds and locks a tenant's row until `trx` ends; an unknown tenant is a 404. */
+export async function getLockedTenant(trx: Transaction<Database>, ref: string): Promise<Tenant> {
+  const tenant = await byRef(trx, ref).forUpdate().executeTakeFirst()
+  if (!tenant) throw tenantNotFound(ref)
+  return tenant
 }
 
 /** Inserts a tenant; undefined when its slug is taken. */

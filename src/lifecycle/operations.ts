@@ -6,8 +6,8 @@ import type { Transaction } from 'kysely'
 import type { Db } from '../db/index.js'
 import { writeOutbox } from '../db/outbox.js'
 import type { Database, Tenant } from '../db/schema.js'
-import { lockTenant, updateTenant } from '../db/tenants.js'
-import { holdNotAllowed, tenantGone, tenantNotFound } from '../errors.js'
+import { getLockedTenant, updateTenant } from '../db/tenants.js'
+import { holdNotAllowed, tenantGone } from '../errors.js'
 import type { OperatorEvent } from './events.js'
 import { hasTag } from './states.js'
 import { appendHistory, applyEvent, jobRow, webhookRow } from './transition.js'
@@ -41,9 +41,7 @@ export async function restoreTenant(db: Db, ref: string, actor: string): Promise
 
 async function withLockedTenant<T>(db: Db, ref: string, fn: (trx: Transaction<Database>, tenant: Tenant) => Promise<T>): Promise<T> {
   return db.transaction().execute(async (trx) => {
-    const tenant = await lockTenant(trx, ref)
-    if (!tenant) throw tenantNotFound(ref)
-    return fn(trx, tenant)
+    return fn(trx, await getLockedTenant(trx, ref))
   })
 }
 

@@ -9,8 +9,8 @@ import type { Db } from '../db/index.js'
 import { appendEvent } from '../db/history.js'
 import { writeOutbox } from '../db/outbox.js'
 import type { Database, NewOutboxRow, Tenant, TenantUpdate } from '../db/schema.js'
-import { insertTenant, lockTenant, saveTenant } from '../db/tenants.js'
-import { concurrentChange, eventNotAllowed, invalidSlug, legalHoldBlocks, retentionExpired, slugTaken, tenantNotFound, type LandlordError } from '../errors.js'
+import { getLockedTenant, insertTenant, saveTenant } from '../db/tenants.js'
+import { concurrentChange, eventNotAllowed, invalidSlug, legalHoldBlocks, retentionExpired, slugTaken, type LandlordError } from '../errors.js'
 import { slugProblem, tenantNames } from '../tenancy/identifiers.js'
 import { OPERATOR_EVENTS, type LifecycleEvent, type Step, type TenantFacts, type TenantState } from './events.js'
 import { tenantMachine, type TenantContext } from './machine.js'
@@ -175,8 +175,7 @@ export interface ApplyOptions {
  */
 export async function applyEvent(db: Db, ref: string, event: LifecycleEvent, opts: ApplyOptions): Promise<Tenant | undefined> {
   return db.transaction().execute(async (trx) => {
-    const tenant = await lockTenant(trx, ref)
-    if (!tenant) throw tenantNotFound(ref)
+    const tenant = await getLockedTenant(trx, ref)
     if (opts.expectState !== undefined && tenant.state !== opts.expectState) return undefined
     if (opts.expectVersion !== undefined && tenant.version !== opts.expectVersion) return undefined
     if (opts.precondition && !opts.precondition(tenant)) return undefined
@@ -219,6 +218,3 @@ function eventData(event: LifecycleEvent): Record<string, unknown> {
   const { type: _type, ...rest } = event
   return rest
 }
-
-// Moved to db/outbox.ts; kept while callers switch over.
-export { writeOutbox } from '../db/outbox.js'

@@ -7,11 +7,10 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import pg from 'pg'
 import type { Db } from '../db/index.js'
-import { destroyTenantKey, findTenantKey, insertTenantKey } from '../db/keys.js'
+import { findTenantKey, insertTenantKey, shredTenantKey } from '../db/keys.js'
 import {
   expiredLeases,
   findLeaseByKey,
-  forgetLeaseSecrets,
   insertLease,
   isLeaseRevoked,
   liveLeases,
@@ -152,12 +151,6 @@ export class LocalSecretsBackend implements SecretsBackend {
 
   async destroy(tenant: Tenant): Promise<DestroyReceipt> {
     const leases_revoked = await this.revokeAll(tenant)
-    // The key and the passwords it encrypted go together.
-    const key_destroyed = await this.db.transaction().execute(async (trx) => {
-      const destroyed = await destroyTenantKey(trx, tenant.id)
-      await forgetLeaseSecrets(trx, tenant.id)
-      return destroyed
-    })
-    return { leases_revoked, key_destroyed }
+    return { leases_revoked, key_destroyed: await shredTenantKey(this.db, tenant.id) }
   }
 }

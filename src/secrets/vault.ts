@@ -8,8 +8,8 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type pg from 'pg'
 import type { Config, VaultConfig } from '../config.js'
 import type { Db } from '../db/index.js'
-import { destroyTenantKey, findTenantKey, insertTenantKey, rewrapTenantKey } from '../db/keys.js'
-import { expiredLeases, findLeaseByKey, forgetLeaseSecrets, insertLease, liveLeases, markAllRevoked, markLeaseRevoked, releaseLeaseKey } from '../db/leases.js'
+import { findTenantKey, insertTenantKey, rewrapTenantKey, shredTenantKey } from '../db/keys.js'
+import { expiredLeases, findLeaseByKey, insertLease, liveLeases, markAllRevoked, markLeaseRevoked, releaseLeaseKey } from '../db/leases.js'
 import type { Tenant } from '../db/schema.js'
 import { clusterObjectsNotOurs, vaultUnavailable } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -208,7 +208,9 @@ export class VaultSecretsBackend implements SecretsBackend {
     const leases = await liveLeases(this.db, tenant.id, opts.issuedBefore)
     if (opts.issuedBefore) {
       for (const lease of leases) {
-        await this.revokeLease(lease.external_id ?? '', lease.username)
+        // A lease recorded without Vault's id (a local one, before a migration) has nothing to revoke in Vault.
+        if (lease.external_id) await this.revokeLease(lease.external_id, lease.username)
+        else await endLogin(this.admin, lease.username)
         await markLeaseRevoked(this.db, lease.id)
       }
     } else {
@@ -244,8 +246,7 @@ export class VaultSecretsBackend implements SecretsBackend {
       const gone = err instanceof VaultError && (err.status === 404 || (err.status === 400 && /no existing key/.test(err.message)))
       if (!gone) throw err
     }
-    const key_destroyed = await destroyTenantKey(this.db, tenant.id)
-    await forgetLeaseSecrets(this.db, tenant.id)
+    const key_destroyed = await shredTenantKey(this.db, tenant.id)
     return {
       leases_revoked,
       key_destroyed,

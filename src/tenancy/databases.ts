@@ -211,11 +211,6 @@ export async function fenceDatabase(admin: pg.Pool, database: string): Promise<n
   return terminateSessions(admin, database)
 }
 
-export async function acceptsConnections(admin: pg.Pool, database: string): Promise<boolean> {
-  const r = await admin.query<{ datallowconn: boolean }>('SELECT datallowconn FROM pg_database WHERE datname = $1', [database])
-  return r.rows[0]?.datallowconn ?? false
-}
-
 /**
  * DROP DATABASE ... WITH (FORCE) ends the sessions it finds; gone already is
  * fine. A template database cannot be dropped, so it is unmarked first.
