@@ -111,7 +111,7 @@ for (const [state, allowed] of Object.entries(EXPECTED)) {
       if (name === 'REQUEUED') {
         t.same(hooks, [], 'a requeued step announces nothing')
       } else if (target === 'failed') {
-        t.match(next.context, { failedDuring: state, error: 'boom' }, 'the failure is remembered')
+        t.same(next.context, { failedDuring: state, error: 'boom', provisioned: true }, 'the failure is remembered')
         t.same(hooks, state === 'provisioning' ? ['tenant.provisioning_failed'] : [])
       } else if (WEBHOOK_ON_ARRIVAL[target]) {
         t.same(hooks, [WEBHOOK_ON_ARRIVAL[target]], `arriving in ${target} is announced`)

@@ -67,7 +67,8 @@ t.test('the Vault backend', async (t) => {
     const again = await credentials(h, 'acme', { 'idempotency-key': 'vault-k1' })
     t.same(again.json(), res.json(), 'the same key replays the same lease')
     const row = await h.db.selectFrom('leases').selectAll().where('external_id', '=', c.lease_id).executeTakeFirstOrThrow()
-    t.notOk(row.secret?.toString().includes(c.password), 'only transit ciphertext is kept')
+    t.match(row.secret?.toString(), /^vault:v1:/, 'only transit ciphertext is kept')
+    t.notOk(row.secret?.toString().includes(c.password))
   })
 
   t.test('rotation revokes the leases issued before it and ends their sessions', async (t) => {
@@ -89,7 +90,9 @@ t.test('the Vault backend', async (t) => {
     await t.rejects(session.query('SELECT 1'), 'the session was ended')
     t.notOk(await loginWorks(c))
     t.equal([...fake.state.leases.values()].filter((l) => l.role === acme.database_name).length, 0, 'no live lease in Vault')
-    t.equal((await credentials(h, 'acme')).statusCode, 423)
+    const locked = await credentials(h, 'acme')
+    t.equal(locked.statusCode, 423)
+    t.match(locked.json(), { code: 'LANDLORD_TENANT_LOCKED', state: 'suspended' })
     await h.app.inject({ method: 'PATCH', url: '/tenants/acme/resume', headers: auth })
     await h.waitForState('acme', 'active')
     const after: Creds = (await credentials(h, 'acme')).json()
