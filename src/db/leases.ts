@@ -46,7 +46,8 @@ export async function markLeaseRevoked(db: Db, id: string): Promise<void> {
 /** A tenant's leases not revoked yet, issued before `issuedBefore` if given. */
 export async function liveLeases(db: Db, tenantId: string, issuedBefore?: Date): Promise<Array<Pick<Lease, 'id' | 'username' | 'external_id'>>> {
   let q = db.selectFrom('leases').select(['id', 'username', 'external_id']).where('tenant_id', '=', tenantId).where('revoked_at', 'is', null)
-  if (issuedBefore) q = q.where('created_at', '<=', issuedBefore)
+  // A JavaScript Date has millisecond precision and the column microseconds: a lease issued in the cutoff's millisecond is before it.
+  if (issuedBefore) q = q.where(sql`date_trunc('milliseconds', created_at)`, '<=', issuedBefore)
   return q.execute()
 }
 
