@@ -8,11 +8,13 @@ import type { DestinationStream } from 'pino'
 import { buildApp } from './api/app.js'
 import type { Config } from './config.js'
 import { ensureAdminKey } from './db/api-keys.js'
+import { tenantsPerVersion } from './db/fleet.js'
 import { createDb, databaseName, redactUrl, type Db } from './db/index.js'
 import { ensureControlDatabase, migrateToLatest } from './db/migrate.js'
 import { startWorkers, type RunningWorkers } from './jobs/index.js'
 import { createProducerConnection, createQueues, type Queues } from './jobs/queues.js'
 import { createLogger, type Logger } from './log.js'
+import { trackSchemaVersions } from './metrics.js'
 import { createSecretsBackend, type SecretsBackend } from './secrets/index.js'
 import { loadMasterKey, verifyMasterKey } from './secrets/master-key.js'
 import { hardenCluster, openClusterPool } from './tenancy/cluster.js'
@@ -220,6 +222,7 @@ export async function compose(config: Config, opts: ComposeOptions = {}): Promis
     }
     const firstWorkers = workers ? await startWorkerSet() : undefined
     if (api) app = await buildApp({ config, db, redis, cluster, secrets, masterKey, log })
+    if (!offline) trackSchemaVersions(() => tenantsPerVersion(db))
 
     return {
       config,

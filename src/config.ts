@@ -82,6 +82,21 @@ export interface Config {
   readonly jobBackoffMs: number
   /** Jobs one worker process runs at once (WORKER_CONCURRENCY, default 4). */
   readonly workerConcurrency: number
+  /**
+   * How long a job stays claimed by a worker that stopped answering (it died)
+   * before another worker takes it over (JOB_LOCK_TIMEOUT, default 30s).
+   */
+  readonly jobLockMs: number
+  /** Tenants a fleet migration migrates at once unless the request says (FLEET_MIGRATION_CONCURRENCY, default 8, at most 64). */
+  readonly fleetConcurrency: number
+  /**
+   * The share, in percent, of the tenant cluster's free connections a fleet
+   * migration may use at its start; caps any requested concurrency
+   * (FLEET_MIGRATION_CONNECTION_SHARE, default 50).
+   */
+  readonly fleetConnectionSharePct: number
+  /** Failed migrations in a row after which a tenant is quarantined (FLEET_QUARANTINE_AFTER, default 3). */
+  readonly fleetQuarantineAfter: number
   /** pino level (LOG_LEVEL, default info). */
   readonly logLevel: string
 }
@@ -264,6 +279,10 @@ export function loadConfig(env: Env = process.env): Config {
     jobAttempts: integer(env, 'JOB_ATTEMPTS', 5, 1, 100),
     jobBackoffMs: shortDuration(env, 'JOB_BACKOFF', '2s'),
     workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 4, 1, 256),
+    jobLockMs: shortDuration(env, 'JOB_LOCK_TIMEOUT', '30s'),
+    fleetConcurrency: integer(env, 'FLEET_MIGRATION_CONCURRENCY', 8, 1, 64),
+    fleetConnectionSharePct: integer(env, 'FLEET_MIGRATION_CONNECTION_SHARE', 50, 1, 100),
+    fleetQuarantineAfter: integer(env, 'FLEET_QUARANTINE_AFTER', 3, 1, 100),
     logLevel,
   })
 }

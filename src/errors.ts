@@ -223,3 +223,32 @@ export const frameworkRefusal = (status: number, fastifyCode: string | undefined
 /** Vault sealed, unreachable or failing: the request may succeed later. The detail never holds a token. */
 export const vaultUnavailable = (reason: string) =>
   new LandlordError('LANDLORD_VAULT_UNAVAILABLE', 503, 'Secrets backend unavailable', `${reason}; retry shortly.`, { retry_after: 5 })
+
+export const fleetRunNotFound = (id: string) =>
+  new LandlordError('LANDLORD_FLEET_MIGRATION_NOT_FOUND', 404, 'Fleet migration not found', `No fleet migration "${id}".`)
+
+export const fleetRunOpen = (id: string) =>
+  new LandlordError('LANDLORD_FLEET_MIGRATION_RUNNING', 409, 'A fleet migration is running', `Fleet migration ${id} is still running; one runs at a time.`, { running: id })
+
+export const fleetRunFinished = (id: string, status: string) =>
+  new LandlordError('LANDLORD_FLEET_MIGRATION_FINISHED', 409, 'Fleet migration finished', `Fleet migration ${id} is over (${status}).`, { status })
+
+export const fleetRunNotFinished = (id: string) =>
+  new LandlordError('LANDLORD_FLEET_MIGRATION_NOT_FINISHED', 409, 'Fleet migration not finished', `Fleet migration ${id} is still running; retry it once it is over.`)
+
+export const nothingToRetry = (id: string) =>
+  new LandlordError('LANDLORD_NOTHING_TO_RETRY', 409, 'Nothing to retry', `Fleet migration ${id} has no failed tenant.`)
+
+export const unknownTenants = (slugs: string[]) =>
+  new LandlordError('LANDLORD_UNKNOWN_TENANTS', 422, 'Unknown tenants', `No tenant (or only a wiped one) for: ${slugs.join(', ')}.`, { tenants: slugs })
+
+export const unknownTargetVersion = (version: number, known: number[]) =>
+  new LandlordError(
+    'LANDLORD_UNKNOWN_TARGET_VERSION',
+    422,
+    'Unknown target version',
+    `No tenant migration has version ${version}; the folder holds ${known.length > 0 ? known.join(', ') : 'none'}.`,
+  )
+
+export const migrationsInvalid = (message: string) =>
+  new LandlordError('LANDLORD_MIGRATIONS_INVALID', 409, 'Tenant migrations invalid', `The tenant migrations folder cannot be used: ${message}`)

@@ -1,5 +1,5 @@
 // Prometheus metrics, one registry for the process (GET /metrics).
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 
 export const registry = new Registry()
 collectDefaultMetrics({ register: registry, prefix: 'landlord_' })
@@ -23,4 +23,32 @@ export const lifecycleJobs = new Counter({
   help: 'Lifecycle job runs by step and outcome (applied, retrying, failed, skipped)',
   labelNames: ['step', 'outcome'] as const,
   registers: [registry],
+})
+
+export const fleetMigrations = new Counter({
+  name: 'landlord_fleet_migration_tenants_total',
+  help: 'Tenants handled by fleet migrations, by outcome (succeeded, failed, skipped, deferred)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+})
+
+type VersionCounts = () => Promise<Array<{ version: number | null; count: number }>>
+let schemaVersions: VersionCounts | undefined
+
+/** Where landlord_tenants_by_schema_version reads from: the registry of this process (set by compose). */
+export function trackSchemaVersions(source: VersionCounts | undefined): void {
+  schemaVersions = source
+}
+
+export const tenantsBySchemaVersion = new Gauge({
+  name: 'landlord_tenants_by_schema_version',
+  help: 'Tenants (not wiped) per tenant schema version, read from the registry at scrape time; "none": not migrated yet',
+  labelNames: ['version'] as const,
+  registers: [registry],
+  async collect() {
+    if (!schemaVersions) return
+    const counts = await schemaVersions()
+    this.reset()
+    for (const { version, count } of counts) this.set({ version: version === null ? 'none' : String(version) }, count)
+  },
 })

@@ -14,6 +14,7 @@ import tenants from './tenants.js'
 import transitions from './transitions.js'
 import credentials from './credentials.js'
 import webhooks from './webhooks.js'
+import fleet from './fleet.js'
 
 export const API_VERSION = '0.1.0'
 
@@ -52,6 +53,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         { name: 'lifecycle', description: 'Suspend, hibernate, decommission, restore, legal hold' },
         { name: 'credentials', description: 'Short-lived logins and routing' },
         { name: 'webhooks', description: 'Signed lifecycle events for billing, and their delivery log' },
+        { name: 'fleet', description: 'Fleet migrations and the fleet\'s schema versions' },
         { name: 'health', description: 'Liveness, readiness and docs' },
       ],
     },
@@ -64,5 +66,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(transitions, deps)
   await app.register(credentials, deps)
   await app.register(webhooks, deps)
+  await app.register(fleet, deps)
   return app
 }

@@ -36,6 +36,10 @@ export const TenantResource = Type.Object({
   state: Type.String(),
   stable: Type.Boolean({ description: 'True once the infrastructure matches the state' }),
   schema_version: Nullable(Type.Integer()),
+  migration_error: Nullable(Type.String({ description: 'The last tenant migration failure, until a migration succeeds' })),
+  quarantined_at: Nullable(
+    Type.String({ format: 'date-time', description: 'Set after FLEET_QUARANTINE_AFTER failed migrations in a row: left out of fleet migrations until retried by name' }),
+  ),
   operation: Nullable(Type.String({ description: 'The background step in flight, if any' })),
   error: Nullable(Type.String()),
   cluster: Type.String(),

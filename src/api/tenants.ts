@@ -30,6 +30,8 @@ export function tenantResource(t: Tenant) {
     state: t.state,
     stable: !isTransitional(t.state),
     schema_version: t.schema_version,
+    migration_error: t.migration_error,
+    quarantined_at: t.quarantined_at?.toISOString() ?? null,
     operation: t.operation,
     error: t.error,
     cluster: t.cluster,

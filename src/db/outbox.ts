@@ -50,3 +50,20 @@ export async function pruneOutbox(db: Db, cutoff: Date): Promise<number> {
        LIMIT 1000)`.execute(db)
   return Number(r.numAffectedRows ?? 0n)
 }
+
+/** The latest fleet-migration job row written for one tenant of a run. */
+export async function lastFleetJob(db: Db, runId: string, tenantId: string) {
+  return db
+    .selectFrom('outbox')
+    .select(['id', 'relayed_at'])
+    .where('tenant_id', '=', tenantId)
+    .where('kind', '=', 'fleet')
+    .where(sql<boolean>`payload->>'runId' = ${runId}`)
+    .orderBy('seq', 'desc')
+    .executeTakeFirst()
+}
+
+/** Writes a fresh job row for one tenant of a run (its previous job was lost). */
+export async function requeueFleetJob(db: Db, runId: string, tenantId: string): Promise<void> {
+  await db.transaction().execute((trx) => writeOutbox(trx, [{ kind: 'fleet', name: 'migrate', tenant_id: tenantId, payload: { runId, tenantId } }]))
+}

@@ -30,6 +30,12 @@ export interface TenantTable {
   /** Sessions counted in pg_stat_database at the last hibernation sweep. */
   activity_counter: string | null
   last_active_at: Timestamp
+  /** Failed migration attempts in a row; reset by a success. */
+  migration_failures: Generated<number>
+  /** The last migration failure, until a migration succeeds. */
+  migration_error: string | null
+  /** Set once migration_failures reaches FLEET_QUARANTINE_AFTER: left out of runs until retried by name. */
+  quarantined_at: Date | null
   created_at: Timestamp
   updated_at: Timestamp
 }
@@ -69,11 +75,61 @@ export interface TenantEventTable {
   created_at: Timestamp
 }
 
+export type FleetRunStatus = 'running' | 'completed' | 'completed_with_errors' | 'stopped' | 'cancelled'
+export type FleetItemStatus = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'deferred'
+
+/** A tenant migration file as a run saw it at its start. */
+export interface RunFile {
+  version: number
+  name: string
+  checksum: string
+}
+
+export interface FleetMigrationTable {
+  id: Generated<string>
+  seq: ColumnType<string, never, never>
+  status: Generated<FleetRunStatus>
+  target_version: number
+  files: Json<RunFile[]>
+  /** The selection: these slugs, or this plan, or (both null) every tenant. */
+  tenants: string[] | null
+  plan: string | null
+  concurrency: number
+  canary: Generated<number>
+  on_error: 'continue' | 'stop'
+  dry_run: Generated<boolean>
+  stop_reason: string | null
+  requested_by: string
+  created_at: Timestamp
+  retried_at: Date | null
+  /** Set once nothing is in flight any more: the run is over. */
+  finished_at: Date | null
+}
+
+export interface FleetMigrationTenantTable {
+  run_id: string
+  tenant_id: string
+  /** Scheduling order; canaries first. */
+  ordinal: number
+  slug: string
+  canary: Generated<boolean>
+  status: FleetItemStatus
+  /** Why a tenant was skipped or deferred. */
+  reason: string | null
+  from_version: number | null
+  to_version: number | null
+  failed_version: number | null
+  error: string | null
+  attempts: Generated<number>
+  started_at: Date | null
+  finished_at: Date | null
+}
+
 export interface OutboxTable {
   id: Generated<string>
   seq: ColumnType<string, never, never>
-  /** job: a lifecycle job; webhook: an event for billing; dispatch: wake webhook delivery. */
-  kind: 'job' | 'webhook' | 'dispatch'
+  /** job: a lifecycle job; fleet: one tenant of a fleet migration; webhook: an event for billing; dispatch: wake webhook delivery. */
+  kind: 'job' | 'fleet' | 'webhook' | 'dispatch'
   name: string
   tenant_id: string | null
   payload: Json<Record<string, unknown>>
@@ -183,6 +239,8 @@ export interface Database {
   webhook_deliveries: WebhookDeliveryTable
   webhook_attempts: WebhookAttemptTable
   landlord_settings: SettingTable
+  fleet_migrations: FleetMigrationTable
+  fleet_migration_tenants: FleetMigrationTenantTable
 }
 
 export type Tenant = Selectable<TenantTable>
@@ -190,3 +248,5 @@ export type NewTenant = Insertable<TenantTable>
 export type TenantUpdate = Updateable<TenantTable>
 export type TenantEvent = Selectable<TenantEventTable>
 export type NewOutboxRow = Insertable<OutboxTable>
+export type FleetRun = Selectable<FleetMigrationTable>
+export type FleetItem = Selectable<FleetMigrationTenantTable>

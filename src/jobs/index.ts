@@ -1,5 +1,5 @@
-// The worker side of a process: the outbox relay, the lifecycle, webhook and
-// maintenance workers, and the maintenance schedules. Closing waits for the
+// The worker side of a process: the outbox relay, the lifecycle, webhook,
+// fleet migration and maintenance workers, and the maintenance schedules. Closing waits for the
 // jobs in flight; anything unfinished is retried by another worker.
 import type { Worker } from 'bullmq'
 import type { Config } from '../config.js'
@@ -8,12 +8,14 @@ import { startLifecycleWorker } from './steps.js'
 import { scheduleMaintenance, startMaintenanceWorker } from './maintenance.js'
 import type { Queues } from './queues.js'
 import { OutboxRelay } from './relay.js'
+import { startFleetWorker } from './workers/migrate.js'
 import { startWebhookWorker } from './workers/webhooks.js'
 
 export interface RunningWorkers {
   relay: OutboxRelay
   lifecycle: Worker
   webhooks: Worker
+  fleet: Worker
   maintenance: Worker
   close(): Promise<void>
 }
@@ -24,19 +26,19 @@ export async function startWorkers(deps: WorkerDeps & { config: Config }, queues
   await relay.start()
   const lifecycle = startLifecycleWorker(deps)
   const webhooks = startWebhookWorker(deps, queues.webhooks)
+  const fleet = startFleetWorker(deps)
   await scheduleMaintenance(deps, queues)
   const maintenance = startMaintenanceWorker(deps, queues)
-  for (const [name, worker] of [['lifecycle', lifecycle], ['webhooks', webhooks], ['maintenance', maintenance]] as const) {
+  const workers = { lifecycle, webhooks, fleet, maintenance }
+  for (const [name, worker] of Object.entries(workers)) {
     worker.on('error', (err) => log.error({ err, worker: name }, 'worker error'))
   }
-  await Promise.all([lifecycle.waitUntilReady(), webhooks.waitUntilReady(), maintenance.waitUntilReady()])
+  await Promise.all(Object.values(workers).map((w) => w.waitUntilReady()))
   return {
     relay,
-    lifecycle,
-    webhooks,
-    maintenance,
+    ...workers,
     async close() {
-      await Promise.all([lifecycle.close(), webhooks.close(), maintenance.close()])
+      await Promise.all(Object.values(workers).map((w) => w.close()))
       await relay.stop()
     },
   }

@@ -5,10 +5,13 @@
 //  - hibernate-idle: hibernate tenants idle longer than HIBERNATE_AFTER, idle as
 //    Postgres sees it (no client session, none opened), not only Landlord's API
 //  - requeue-stuck: hand a fresh job to a tenant whose transitional state outlived its job
+//  - fleet-resume: hand a fresh job to a fleet migration's tenant whose job was lost
 //  - webhook-sweep: re-trigger webhook fan-outs and deliveries whose trigger was lost
 //  - prune: delete expired idempotency keys, old outbox rows and delivery logs
 import type { Job } from 'bullmq'
-import { jobsOfVersion, pruneOutbox } from '../db/outbox.js'
+import { listItems, openRun } from '../db/fleet.js'
+import { jobsOfVersion, lastFleetJob, pruneOutbox, requeueFleetJob } from '../db/outbox.js'
+import { recordOutcome } from '../fleet/outcomes.js'
 import { pruneIdempotencyKeys, pruneSettledDeliveries } from '../db/prune.js'
 import { dueForWipe, markInUse, tenantsInState, unchangedSince } from '../db/tenants.js'
 import { TRANSITIONAL } from '../lifecycle/states.js'
@@ -20,11 +23,11 @@ import { createWorker, type Queues } from './queues.js'
 import { sweepAndEnqueue } from './workers/webhooks.js'
 
 export const MAINTENANCE_QUEUE = 'maintenance'
-export type Sweep = 'reap-leases' | 'expire-retention' | 'hibernate-idle' | 'webhook-sweep' | 'requeue-stuck' | 'prune'
+export type Sweep = 'reap-leases' | 'expire-retention' | 'hibernate-idle' | 'webhook-sweep' | 'requeue-stuck' | 'fleet-resume' | 'prune'
 
 export async function scheduleMaintenance(deps: WorkerDeps, queues: Queues): Promise<void> {
   const every = deps.config.maintenanceEveryMs
-  const sweeps: Sweep[] = ['reap-leases', 'expire-retention', 'webhook-sweep', 'requeue-stuck', 'prune']
+  const sweeps: Sweep[] = ['reap-leases', 'expire-retention', 'webhook-sweep', 'requeue-stuck', 'fleet-resume', 'prune']
   if (deps.config.hibernateAfterMs !== undefined) sweeps.push('hibernate-idle')
   else await queues.maintenance.removeJobScheduler('hibernate-idle')
   for (const sweep of sweeps) {
@@ -120,6 +123,34 @@ export async function requeueStuck(deps: WorkerDeps, queues: Queues): Promise<nu
 }
 
 /**
+ * BullMQ hands the job of a worker that died to another one; a job lost with
+ * Redis, or failed by BullMQ after stalling repeatedly, is not. A tenant of
+ * the open fleet migration whose job is neither waiting nor running gets a
+ * fresh one (the migration runner applies nothing twice), up to JOB_ATTEMPTS
+ * times; then the tenant fails in the run.
+ */
+export async function resumeFleet(deps: WorkerDeps, queues: Queues): Promise<number> {
+  const run = await openRun(deps.db)
+  if (!run) return 0
+  let requeued = 0
+  for (const item of await listItems(deps.db, run.id, { statuses: ['queued', 'running'], limit: 1000 })) {
+    const row = await lastFleetJob(deps.db, run.id, item.tenant_id)
+    if (row && row.relayed_at === null) continue // the relay has not handed it over yet
+    const job = row ? await queues.fleet.getJob(jobId(row.id)) : undefined
+    if (job && ALIVE.has(await job.getState())) continue
+    if (item.attempts >= deps.config.jobAttempts) {
+      const error = `the job was lost ${item.attempts} times (workers died running it)`
+      await recordOutcome(deps.db, deps.config, run, item.tenant_id, { status: 'failed', failed_version: null, error }, ['queued', 'running'])
+    } else {
+      await requeueFleetJob(deps.db, run.id, item.tenant_id)
+    }
+    deps.log.warn({ runId: run.id, tenantId: item.tenant_id }, 'fleet migration job lost; tenant requeued')
+    requeued++
+  }
+  return requeued
+}
+
+/**
  * Deletes what has served its purpose: idempotency keys past their 24 hours,
  * settled webhook deliveries and their attempts, and relayed outbox rows no
  * delivery refers to, once older than HISTORY_RETENTION.
@@ -134,6 +165,7 @@ export async function prune(deps: WorkerDeps): Promise<number> {
 const SWEEPS: Record<Sweep, (deps: WorkerDeps, queues: Queues) => Promise<number>> = {
   prune,
   'requeue-stuck': requeueStuck,
+  'fleet-resume': resumeFleet,
   'reap-leases': reapLeases,
   'expire-retention': expireRetention,
   'hibernate-idle': hibernateIdle,

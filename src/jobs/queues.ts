@@ -6,6 +6,13 @@ import type { Config } from '../config.js'
 
 export const LIFECYCLE_QUEUE = 'lifecycle'
 export const WEBHOOK_QUEUE = 'webhooks'
+export const FLEET_QUEUE = 'fleet-migrations'
+
+/** One tenant of a fleet migration run. */
+export interface FleetJobData {
+  runId: string
+  tenantId: string
+}
 
 export interface LifecycleJobData {
   tenantId: string
@@ -22,6 +29,7 @@ export interface LifecycleJobData {
 export interface Queues {
   lifecycle: Queue<LifecycleJobData>
   webhooks: Queue
+  fleet: Queue<FleetJobData>
   maintenance: Queue
   close(): Promise<void>
 }
@@ -47,13 +55,23 @@ export function createQueues(config: Config, connection: Redis): Queues {
     ...common,
     defaultJobOptions: { removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600 } },
   })
+  const fleet = new Queue<FleetJobData>(FLEET_QUEUE, {
+    ...common,
+    defaultJobOptions: {
+      attempts: config.jobAttempts,
+      backoff: { type: 'exponential', delay: config.jobBackoffMs },
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    },
+  })
   const maintenance = new Queue('maintenance', common)
   return {
     lifecycle,
     webhooks,
+    fleet,
     maintenance,
     async close() {
-      await Promise.all([lifecycle.close(), webhooks.close(), maintenance.close()])
+      await Promise.all([lifecycle.close(), webhooks.close(), fleet.close(), maintenance.close()])
     },
   }
 }
@@ -70,6 +88,9 @@ export function createWorker<T>(
     connection,
     prefix: config.queuePrefix,
     concurrency: config.workerConcurrency,
+    // A worker that died holds its jobs this long; then the stalled check hands them to another.
+    lockDuration: config.jobLockMs,
+    stalledInterval: config.jobLockMs,
     ...opts,
   })
   worker.on('closed', () => connection.disconnect())

@@ -108,11 +108,15 @@ export class OutboxRelay {
       const rows = await claimUnrelayed(trx, this.opts.batch ?? 100)
       if (rows.length === 0) return 0
       const lifecycle = rows.filter((r) => r.kind === 'job')
+      const fleet = rows.filter((r) => r.kind === 'fleet')
       const webhooks = rows.filter((r) => r.kind === 'webhook' || r.kind === 'dispatch')
       if (lifecycle.length > 0) {
         await queues.lifecycle.addBulk(
           lifecycle.map((r) => ({ name: r.name, data: r.payload as never, opts: { jobId: jobId(r.id) } })),
         )
+      }
+      if (fleet.length > 0) {
+        await queues.fleet.addBulk(fleet.map((r) => ({ name: r.name, data: r.payload as never, opts: { jobId: jobId(r.id) } })))
       }
       if (webhooks.length > 0) {
         await queues.webhooks.addBulk(

@@ -81,3 +81,12 @@ async function openDatabases(client: pg.PoolClient): Promise<string[]> {
   )
   return r.rows.map((row) => row.datname)
 }
+
+/** Connections the cluster could still accept: max_connections less the sessions open now (reserved slots aside). */
+export async function freeConnections(admin: pg.Pool): Promise<number> {
+  const { rows } = await admin.query<{ free: number }>(`
+    SELECT current_setting('max_connections')::int
+         - current_setting('superuser_reserved_connections')::int
+         - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int AS free`)
+  return Math.max(0, rows[0]?.free ?? 0)
+}

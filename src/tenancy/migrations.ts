@@ -16,7 +16,11 @@ export interface TenantMigration {
 }
 
 export class MigrationError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The migration that failed, when one did. */
+    readonly version: number | null = null,
+  ) {
     super(message)
     this.name = 'MigrationError'
   }
@@ -50,63 +54,103 @@ function isSqlError(err: unknown): boolean {
 // One key for every tenant database: the lock is per database anyway.
 const LOCK_KEY = 0x6c616e64 // 'land'
 
+export interface MigrateOptions {
+  /** Apply up to this version only (default: all). */
+  target?: number
+  /** Apply everything pending in one transaction and roll it back: what would fail, changing nothing. */
+  dryRun?: boolean
+}
+
 /**
- * Brings one tenant database to the latest migration. `client` must be a
- * login of the tenant's owner role (see withOwnerLogin), never an admin
- * session: the tenant controls what landlord_schema_migrations is (it could
- * be a view calling its own functions), so everything here runs with the
- * tenant's privileges and no more. Safe to run twice and concurrently (an
- * advisory lock serialises runners). Returns the schema version.
+ * Brings one tenant database to the latest migration (or `target`).
+ * `client` must be a login of the tenant's owner role (see withOwnerLogin),
+ * never an admin session: the tenant controls what landlord_schema_migrations
+ * is (it could be a view calling its own functions), so everything here runs
+ * with the tenant's privileges and no more. Each file runs in its own
+ * transaction under an advisory lock, and is recorded in that transaction:
+ * safe to run twice and concurrently, and a crash never applies a file twice.
+ * Returns the schema version reached (for a dry run, the one it would reach).
  */
-export async function migrateTenant(client: pg.Client, migrations: TenantMigration[]): Promise<number> {
+export async function migrateTenant(client: pg.Client, migrations: TenantMigration[], opts: MigrateOptions = {}): Promise<number> {
+  const target = opts.target ?? Infinity
+  const wanted = migrations.filter((m) => m.version <= target)
+  if (opts.dryRun) return dryRun(client, migrations, wanted)
+  await inTransaction(client, () => ensureLedger(client))
+  for (const migration of wanted) {
+    await inTransaction(client, () => applyOnce(client, migration))
+  }
+  return checkLedger(client, migrations)
+}
+
+async function dryRun(client: pg.Client, migrations: TenantMigration[], wanted: TenantMigration[]): Promise<number> {
   await client.query('BEGIN')
   try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])
-    await client.query(`
-      CREATE TABLE IF NOT EXISTS landlord_schema_migrations (
-        version integer PRIMARY KEY,
-        name text NOT NULL,
-        checksum text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
-      )`)
+    await ensureLedger(client)
+    for (const migration of wanted) await applyOnce(client, migration)
+    return await checkLedger(client, migrations)
+  } catch (err) {
+    throw asMigrationError(err)
+  } finally {
+    await client.query('ROLLBACK').catch(() => {})
+  }
+}
+
+async function inTransaction(client: pg.Client, fn: () => Promise<void>): Promise<void> {
+  await client.query('BEGIN')
+  try {
+    await fn()
     await client.query('COMMIT')
   } catch (err) {
-    await client.query('ROLLBACK')
-    throw err
+    await client.query('ROLLBACK').catch(() => {})
+    throw asMigrationError(err)
   }
+}
 
-  for (const migration of migrations) {
-    await client.query('BEGIN')
-    try {
-      await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])
-      const applied = await client.query<{ checksum: string }>(
-        'SELECT checksum FROM landlord_schema_migrations WHERE version = $1',
-        [migration.version],
-      )
-      const row = applied.rows[0]
-      if (row) {
-        await client.query('ROLLBACK')
-        if (row.checksum !== migration.checksum) {
-          throw new MigrationError(
-            `migration ${migration.version}_${migration.name} was changed after it was applied (checksum differs)`,
-          )
-        }
-        continue
-      }
-      await client.query(migration.sql)
-      await client.query('INSERT INTO landlord_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
-        migration.version,
-        migration.name,
-        migration.checksum,
-      ])
-      await client.query('COMMIT')
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      if (err instanceof MigrationError || !isSqlError(err)) throw err
-      throw new MigrationError(`migration ${migration.version}_${migration.name} failed: ${(err as Error).message}`)
+function asMigrationError(err: unknown): unknown {
+  return err instanceof MigrationError || !isSqlError(err) ? err : new MigrationError((err as Error).message)
+}
+
+async function ensureLedger(client: pg.Client): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])
+  await client.query(`
+    CREATE TABLE IF NOT EXISTS landlord_schema_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      checksum text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`)
+}
+
+/** Applies one file and records it, inside the caller's transaction; an applied file is only checked. */
+async function applyOnce(client: pg.Client, migration: TenantMigration): Promise<void> {
+  const label = `${migration.version}_${migration.name}`
+  await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])
+  const applied = await client.query<{ checksum: string }>('SELECT checksum FROM landlord_schema_migrations WHERE version = $1', [migration.version])
+  const row = applied.rows[0]
+  if (row) {
+    if (row.checksum !== migration.checksum) {
+      throw new MigrationError(`migration ${label} was changed after it was applied (checksum differs)`, migration.version)
     }
+    return
   }
+  const before = await client.query<{ xid: string }>('SELECT txid_current()::text AS xid')
+  try {
+    await client.query(migration.sql)
+  } catch (err) {
+    if (!isSqlError(err)) throw err
+    throw new MigrationError(`migration ${label} failed: ${(err as Error).message}`, migration.version)
+  }
+  // A COMMIT or ROLLBACK inside the file ends Landlord's transaction: what
+  // follows would no longer be atomic with its record, so it is refused.
+  const after = await client.query<{ xid: string | null }>('SELECT txid_current_if_assigned()::text AS xid')
+  if (after.rows[0]?.xid !== before.rows[0]?.xid) {
+    throw new MigrationError(`migration ${label} ends the transaction itself (COMMIT or ROLLBACK in the file); remove it`, migration.version)
+  }
+  await client.query('INSERT INTO landlord_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [migration.version, migration.name, migration.checksum])
+}
 
+/** Every recorded version must be one the folder knows; returns the highest. */
+async function checkLedger(client: pg.Client, migrations: TenantMigration[]): Promise<number> {
   const known = new Set(migrations.map((m) => m.version))
   const { rows } = await client.query<{ version: number }>('SELECT version FROM landlord_schema_migrations ORDER BY version')
   const unknown = rows.filter((r) => !known.has(r.version))

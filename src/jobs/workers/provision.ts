@@ -4,7 +4,7 @@
 import { UnrecoverableError } from 'bullmq'
 import { ensureDatabase } from '../../tenancy/databases.js'
 import { NotOursError, tenantMarker } from '../../tenancy/identifiers.js'
-import { MigrationError, migrateTenant, readTenantMigrations } from '../../tenancy/migrations.js'
+import { MigrationError, migrateTenant, readTenantMigrations, type MigrateOptions } from '../../tenancy/migrations.js'
 import { onCluster } from '../../tenancy/ownership.js'
 import { withOwnerLogin } from '../../tenancy/owner-login.js'
 import { ensureRole } from '../../tenancy/roles.js'
@@ -48,7 +48,8 @@ export async function migrateAsOwner(
   clusterUrl: string,
   tenant: StepContext['tenant'],
   migrations: Awaited<ReturnType<typeof readTenantMigrations>>,
+  opts: MigrateOptions = {},
 ): Promise<number> {
   await proveOwnership(cluster, tenant)
-  return withOwnerLogin(cluster, clusterUrl, onCluster(tenant), (client) => migrateTenant(client, migrations))
+  return withOwnerLogin(cluster, clusterUrl, onCluster(tenant), (client) => migrateTenant(client, migrations, opts))
 }
