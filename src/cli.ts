@@ -3,7 +3,9 @@
 // and operator commands.
 import { UnreachableError } from './compose.js'
 import { ConfigError, loadConfig } from './config.js'
-import { closeOnSignals, migrate, migrateSecrets, run, type Mode } from './main.js'
+import { parseArgs } from 'node:util'
+import { SingleBar } from 'cli-progress'
+import { closeOnSignals, migrate, migrateFleet, migrateSecrets, run, type FleetProgress, type Mode } from './main.js'
 import { VaultError } from './secrets/vault-client.js'
 import { LandlordError } from './errors.js'
 
@@ -13,6 +15,12 @@ const USAGE = `usage: landlord [command]
   api       run the API only
   worker    run the workers and the outbox relay only
   migrate   create and migrate the control-plane database, then exit
+  migrate-fleet [--dry-run] [--tenants a,b] [--plan P] [--target N]
+                [--concurrency N] [--canary N] [--on-error continue|stop] [--json]
+            migrate every tenant (or those chosen) to the tenant migrations
+            folder's head (or --target), with this process's workers; shows
+            progress and a summary, exits 1 if any tenant failed. Ctrl-C stops
+            scheduling; tenants already migrating finish
   secrets migrate --to vault [--json]
             move every tenant from the local secrets backend to Vault (run with
             SECRETS_BACKEND=vault and the old LANDLORD_MASTER_KEY); idempotent
@@ -54,11 +62,110 @@ async function main(argv: string[]): Promise<void> {
     }
     return
   }
+  if (command === 'migrate-fleet') {
+    process.exitCode = await migrateFleetCommand(config, argv.slice(1))
+    return
+  }
   if (!['start', 'api', 'worker'].includes(command)) {
     process.stderr.write(`landlord: unknown command "${command}"\n\n${USAGE}`)
     process.exit(2)
   }
   closeOnSignals(await run(config, command as Mode))
+}
+
+/** Usage errors exit 2, like the other commands'. */
+function usage(message: string): never {
+  process.stderr.write(`landlord: ${message}\n\n${USAGE}`)
+  process.exit(2)
+}
+
+function count(raw: string | undefined, flag: string, min: number): number | undefined {
+  if (raw === undefined) return undefined
+  if (!/^\d+$/.test(raw) || Number(raw) < min) usage(`${flag}: expected an integer of at least ${min}, got "${raw}"`)
+  return Number(raw)
+}
+
+async function migrateFleetCommand(config: ReturnType<typeof loadConfig>, args: string[]): Promise<number> {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      args,
+      options: {
+        'dry-run': { type: 'boolean' },
+        tenants: { type: 'string' },
+        plan: { type: 'string' },
+        target: { type: 'string' },
+        concurrency: { type: 'string' },
+        canary: { type: 'string' },
+        'on-error': { type: 'string' },
+        json: { type: 'boolean' },
+      },
+    }))
+  } catch (err) {
+    usage((err as Error).message)
+  }
+  const onError = values['on-error']
+  if (onError !== undefined && onError !== 'continue' && onError !== 'stop') usage(`--on-error: expected continue or stop, got "${onError}"`)
+  const on_error: 'continue' | 'stop' | undefined = onError
+  const request = {
+    dry_run: values['dry-run'],
+    tenants: values.tenants?.split(',').map((s) => s.trim()).filter(Boolean),
+    plan: values.plan,
+    target_version: count(values.target, '--target', 1),
+    concurrency: count(values.concurrency, '--concurrency', 1),
+    canary: count(values.canary, '--canary', 0),
+    on_error,
+  }
+  const json = values.json ?? false
+  // Drawn on a terminal only (cli-progress stays quiet on a pipe); the summary always follows.
+  const bar = new SingleBar({
+    stream: process.stderr,
+    format: '{bar} {value}/{total} tenants | succeeded {succeeded} failed {failed} skipped {skipped} deferred {deferred}',
+    hideCursor: true,
+  })
+  let started = false
+  const { id, cancel, done } = await migrateFleet(config, request, ({ counts }) => {
+    if (json) return
+    const total = Object.values(counts).reduce((a, b) => a + b, 0)
+    const finished = counts.succeeded + counts.failed + counts.skipped + counts.deferred
+    if (!started) bar.start(total, finished, counts)
+    else bar.update(finished, counts)
+    started = true
+  })
+  process.once('SIGINT', () => {
+    process.stderr.write('\nlandlord: cancelling; tenants already migrating finish\n')
+    void cancel()
+  })
+  const { run, counts, failures } = await done
+  if (started) bar.stop()
+  const failed = counts.failed > 0 || run.status === 'stopped' || run.status === 'cancelled'
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ id, status: run.status, target_version: run.target_version, dry_run: run.dry_run, ...counts, failures: failures.map((f) => ({ tenant: f.slug, version: f.failed_version, error: f.error })) })}\n`)
+    return failed ? 1 : 0
+  }
+  process.stdout.write(summary({ run, counts, failures }))
+  return failed ? 1 : 0
+}
+
+function summary({ run, counts, failures }: FleetProgress): string {
+  const lines = [
+    `fleet migration ${run.id}${run.dry_run ? ' (dry run)' : ''}: ${run.status}, target version ${run.target_version}${run.stop_reason ? ` (${run.stop_reason})` : ''}`,
+    '',
+  ]
+  const rows: Array<[string, number]> = [
+    ['succeeded', counts.succeeded],
+    ['failed', counts.failed],
+    ['skipped', counts.skipped],
+    ['deferred', counts.deferred],
+    ['not started', counts.pending + counts.queued + counts.running],
+  ]
+  for (const [label, n] of rows) lines.push(`  ${label.padEnd(12)} ${String(n).padStart(6)}`)
+  if (failures.length > 0) {
+    const width = Math.max(6, ...failures.map((f) => f.slug.length))
+    lines.push('', `  ${'TENANT'.padEnd(width)}  VERSION  ERROR`)
+    for (const f of failures) lines.push(`  ${f.slug.padEnd(width)}  ${String(f.failed_version ?? '-').padEnd(7)}  ${f.error ?? ''}`)
+  }
+  return `${lines.join('\n')}\n`
 }
 
 main(process.argv.slice(2)).catch(fail)

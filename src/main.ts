@@ -9,6 +9,8 @@ import type { Config } from './config.js'
 import { createDb } from './db/index.js'
 import { serveWorkerMetrics } from './jobs/metrics-server.js'
 import { createLogger } from './log.js'
+import { cancelFleetMigration, describeFleetMigration, startFleetMigration, type FleetRequest } from './fleet/runs.js'
+import { pollUntil } from './poll.js'
 import { migrateToVault, type SecretsMigration } from './secrets/migrate.js'
 
 export type Mode = 'start' | 'api' | 'worker'
@@ -42,6 +44,45 @@ export async function migrateSecrets(config: Config, onProgress: (done: number, 
     return await migrateToVault(landlord.db, landlord.secrets, landlord.masterKey, onProgress)
   } finally {
     await landlord.close()
+  }
+}
+
+export type FleetProgress = Awaited<ReturnType<typeof describeFleetMigration>>
+
+/**
+ * `landlord migrate-fleet`: starts a fleet migration and works on it with
+ * this process's own workers (running instances help), reporting progress
+ * until it is over. `cancel()` (Ctrl-C) stops scheduling; tenants already
+ * migrating finish.
+ */
+export async function migrateFleet(
+  config: Config,
+  request: FleetRequest,
+  onProgress: (progress: FleetProgress) => void,
+): Promise<{ id: string; cancel: () => Promise<void>; done: Promise<FleetProgress> }> {
+  const landlord = await compose(config, { api: false, workers: true })
+  try {
+    const run = await startFleetMigration(landlord, request, 'cli')
+    const cancel = async () => void (await cancelFleetMigration(landlord.db, run.id).catch(() => {}))
+    const done = (async () => {
+      try {
+        const last = await pollUntil(
+          async () => {
+            const progress = await describeFleetMigration(landlord.db, run.id)
+            onProgress(progress)
+            return progress.run.finished_at ? progress : undefined
+          },
+          { timeoutMs: Infinity, intervalMs: 250 },
+        )
+        return last!
+      } finally {
+        await landlord.close()
+      }
+    })()
+    return { id: run.id, cancel, done }
+  } catch (err) {
+    await landlord.close()
+    throw err
   }
 }
 

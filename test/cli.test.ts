@@ -1,5 +1,4 @@
 // The `landlord` command as operators run it: a real process, real listener.
-import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
@@ -9,16 +8,11 @@ import { tmpdir } from 'node:os'
 import t, { type Test } from 'tap'
 import { withDatabase } from '../src/db/index.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
-import { ADMIN_KEY, PG_URL, REDIS_URL, ROOT, Redis, auth, cleanupRedis, setup, uniqueId, waitFor } from './helpers.js'
+import { ADMIN_KEY, PG_URL, REDIS_URL, Redis, auth, cleanupRedis, setup, spawnLandlord, uniqueId, waitFor, type LandlordProcess } from './helpers.js'
 import { startFakeVault } from './vault/fake-vault.js'
 import { names } from './setup-run.js'
 
-interface Run {
-  code: Promise<number | null>
-  out: () => string
-  err: () => string
-  kill: (signal: NodeJS.Signals) => void
-}
+type Run = LandlordProcess
 
 /** A port nobody listens on right now. */
 async function freePort(): Promise<number> {
@@ -56,23 +50,7 @@ async function spawnIsolated(t: Test, args: string[], env: Record<string, string
   return run
 }
 
-function landlord(args: string[], env: Record<string, string>): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'cli.ts'), ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-  return {
-    code: new Promise((resolve) => child.on('exit', resolve)),
-    out: () => out,
-    err: () => err,
-    kill: (signal) => child.kill(signal),
-  }
-}
+const landlord = spawnLandlord
 
 /** Removes what a spawned instance left: its databases, roles and queue keys. */
 async function dropDatabases(prefix: string, queuePrefix: string, control: string) {

@@ -2,6 +2,7 @@
 // run's migrated template), tenant prefix and queue prefix on the real
 // Postgres and Redis, wired by compose() as a process is, and removes them
 // afterwards.
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -44,6 +45,8 @@ export interface Harness {
   /** Starts the outbox relay and every worker; stopped at teardown. */
   startWorkers(): Promise<RunningWorkers & { stop(): Promise<void> }>
   workerDeps: WorkerDeps
+  /** The environment of the harness's config: a `landlord` process given it joins this instance. */
+  env: Record<string, string>
   /** Polls the registry until the tenant is in `state`, or fails after `ms`. */
   waitForState(ref: string, state: string, ms?: number): Promise<Tenant>
 }
@@ -74,7 +77,7 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
   env = { ...(await backendEnv(t, env)), ...env }
   const id = uniqueId()
   const { control, tenantPrefix, queuePrefix } = names(id)
-  const config = loadConfig({
+  const processEnv: Record<string, string> = {
     DATABASE_URL: withDatabase(PG_URL, control),
     TENANT_CLUSTER_URL: PG_URL,
     REDIS_URL,
@@ -87,7 +90,8 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
     JOB_ATTEMPTS: '3',
     JOB_BACKOFF: '50ms',
     ...env,
-  })
+  }
+  const config = loadConfig(processEnv)
   let close = async () => {}
   // Every step runs even if one fails, and the databases and keys are always removed.
   t.teardown(async () => {
@@ -124,6 +128,7 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
     secrets,
     log,
     app: app!,
+    env: processEnv,
     workerDeps: { config, db, cluster, secrets, masterKey, log },
     async startWorkers() {
       const workers = await landlord.startWorkers()
@@ -167,6 +172,32 @@ export async function waitFor<T>(check: () => Promise<T | undefined>, ms = 15_00
   const value = await pollUntil(check, { timeoutMs: ms })
   if (value === undefined) throw new Error(`timed out after ${ms} ms waiting for ${what()}`)
   return value
+}
+
+export interface LandlordProcess {
+  code: Promise<number | null>
+  out: () => string
+  err: () => string
+  kill: (signal: NodeJS.Signals) => void
+}
+
+/** Runs `landlord <args>` (src/cli.ts through tsx) as a child process with exactly `env` (and PATH). */
+export function spawnLandlord(args: string[], env: Record<string, string>): LandlordProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'cli.ts'), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+  return {
+    code: new Promise((resolve) => child.on('exit', resolve)),
+    out: () => out,
+    err: () => err,
+    kill: (signal) => child.kill(signal),
+  }
 }
 
 export async function cleanupRedis(redis: Redis, prefix: string): Promise<void> {

@@ -69,10 +69,13 @@ function filesUpTo(migrations: TenantMigration[], target: number): RunFile[] {
   return migrations.filter((m) => m.version <= target).map(({ version, name, checksum }) => ({ version, name, checksum }))
 }
 
+/** At most this many tenants migrate at once, whatever is asked. */
+export const MAX_CONCURRENCY = 64
+
 /** The requested concurrency, capped by a share of the cluster's free connections (at least 1). */
 async function effectiveConcurrency(deps: FleetDeps, requested: number): Promise<number> {
   const free = await freeConnections(deps.cluster)
-  return Math.max(1, Math.min(requested, Math.floor((free * deps.config.fleetConnectionSharePct) / 100)))
+  return Math.max(1, Math.min(requested, MAX_CONCURRENCY, Math.floor((free * deps.config.fleetConnectionSharePct) / 100)))
 }
 
 /** Starts a run; refused (409) while another is open. */

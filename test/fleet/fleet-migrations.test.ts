@@ -183,7 +183,7 @@ t.test('fleet migrations', async (t) => {
     t.equal((await call('POST', `/fleet-migrations/${run.id}/cancel`)).statusCode, 409, 'a finished run cannot be cancelled')
     workers = await h.startWorkers()
     // The job queued before the cancel turns up and finds itself unwanted.
-    await waitFor(async () => ((await h.queues.fleet.getJobCounts('completed')).completed >= 1 ? true : undefined))
+    await waitFor(async () => (((await h.queues.fleet.getJobCounts('completed')).completed ?? 0) >= 1 ? true : undefined))
     for (const slug of SLUGS) t.notOk(await hasTable(slug, 'notes'), `${slug} untouched`)
   })
 

@@ -6,14 +6,14 @@
 import { UnrecoverableError, type Job } from 'bullmq'
 import { findTenant } from '../../db/tenants.js'
 import { claimTenant, decideFromRegistry, filesOfRun, recordOutcome, type Outcome } from '../../fleet/outcomes.js'
+// The scheduler bounds the tenants in flight per run; a process takes as many as a run may have.
+import { MAX_CONCURRENCY } from '../../fleet/runs.js'
 import { fleetMigrations } from '../../metrics.js'
 import { MigrationError } from '../../tenancy/migrations.js'
 import type { WorkerDeps } from '../context.js'
 import { FLEET_QUEUE, createWorker, type FleetJobData } from '../queues.js'
 import { migrateAsOwner } from './provision.js'
 
-/** In-flight tenants are bounded per run by the scheduler; this only bounds one process. */
-const PROCESS_CONCURRENCY = 64
 
 export async function runFleetJob(deps: WorkerDeps, job: Job<FleetJobData>): Promise<string> {
   const { runId, tenantId } = job.data
@@ -43,5 +43,5 @@ export async function runFleetJob(deps: WorkerDeps, job: Job<FleetJobData>): Pro
 }
 
 export function startFleetWorker(deps: WorkerDeps) {
-  return createWorker<FleetJobData>(deps.config, FLEET_QUEUE, (job) => runFleetJob(deps, job), { concurrency: PROCESS_CONCURRENCY })
+  return createWorker<FleetJobData>(deps.config, FLEET_QUEUE, (job) => runFleetJob(deps, job), { concurrency: MAX_CONCURRENCY })
 }
