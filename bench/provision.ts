@@ -4,13 +4,13 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { Redis } from 'ioredis'
 import pg from 'pg'
 import { compose } from '../src/compose.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { databaseName, withDatabase } from '../src/db/index.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
 import { readTenantMigrations, type TenantMigration } from '../src/tenancy/migrations.js'
+import { deleteKeys, dropPrefixed, percentile, seconds } from './common.js'
 
 const { values: args } = parseArgs({ options: { n: { type: 'string' }, concurrency: { type: 'string' } } })
 const N = Number(args.n ?? process.env.BENCH_N ?? 50)
@@ -35,14 +35,11 @@ const config = loadConfig({
 })
 const BASELINE_PREFIX = `bb${id}_`
 
-const seconds = (fromMs: number) => (performance.now() - fromMs) / 1000
 interface TenantPage {
   items: Array<{ slug: string; state: string; error: string | null }>
   next_cursor: string | null
 }
 
-/** Nearest-rank percentile of an ascending list. */
-const percentile = (sorted: number[], p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN
 
 /** The provisioning SQL with no control plane: one admin client, one tenant after another. */
 async function runBaseline(admin: pg.Client, migrations: TenantMigration[]): Promise<number> {
@@ -120,29 +117,6 @@ async function runLandlord(url: string): Promise<{ total: number; latencies: num
   await posts
   const latencies = slugs.map((s) => (activeAt.get(s) ?? NaN) - (postedAt.get(s) ?? NaN)).sort((a, b) => a - b)
   return { total, latencies }
-}
-
-async function deleteKeys(redisUrl: string, pattern: string): Promise<void> {
-  const redis = new Redis(redisUrl)
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
-      cursor = next
-      if (keys.length > 0) await redis.del(...keys)
-    } while (cursor !== '0')
-  } finally {
-    await redis.quit()
-  }
-}
-
-/** Drops every database and role named with `prefix`. */
-async function dropPrefixed(admin: pg.Client, prefix: string): Promise<void> {
-  const like = `${prefix.replace(/_/g, '\\_')}%`
-  const dbs = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [like])
-  for (const { datname } of dbs.rows) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`)
-  const roles = await admin.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [like])
-  for (const { rolname } of roles.rows) await admin.query(`DROP ROLE IF EXISTS ${quoteIdent(rolname)}`)
 }
 
 async function main(): Promise<void> {

@@ -52,6 +52,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`CREATE INDEX fleet_migration_tenants_open ON fleet_migration_tenants (run_id, ordinal)
     WHERE status IN ('pending', 'queued', 'running')`.execute(db)
 
+  // The fleet job rows of one tenant, for the sweep that finds lost jobs.
+  await sql`CREATE INDEX outbox_fleet_jobs ON outbox (tenant_id, seq) WHERE kind = 'fleet'`.execute(db)
+
   await sql`
     ALTER TABLE tenants
       ADD COLUMN migration_failures integer NOT NULL DEFAULT 0,
@@ -62,6 +65,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP INDEX IF EXISTS tenants_schema_version`.execute(db)
+  await sql`DROP INDEX IF EXISTS outbox_fleet_jobs`.execute(db)
   await sql`ALTER TABLE tenants DROP COLUMN migration_failures, DROP COLUMN migration_error, DROP COLUMN quarantined_at`.execute(db)
   await sql`DROP TABLE IF EXISTS fleet_migration_tenants`.execute(db)
   await sql`DROP TABLE IF EXISTS fleet_migrations`.execute(db)

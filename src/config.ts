@@ -97,6 +97,11 @@ export interface Config {
   readonly fleetConnectionSharePct: number
   /** Failed migrations in a row after which a tenant is quarantined (FLEET_QUARANTINE_AFTER, default 3). */
   readonly fleetQuarantineAfter: number
+  /**
+   * How long one statement of a tenant migration may run (TENANT_MIGRATION_TIMEOUT,
+   * default PT1H): a tenant's own function or trigger must not hold a migration forever.
+   */
+  readonly tenantMigrationTimeoutMs: number
   /** pino level (LOG_LEVEL, default info). */
   readonly logLevel: string
 }
@@ -283,6 +288,7 @@ export function loadConfig(env: Env = process.env): Config {
     fleetConcurrency: integer(env, 'FLEET_MIGRATION_CONCURRENCY', 8, 1, 64),
     fleetConnectionSharePct: integer(env, 'FLEET_MIGRATION_CONNECTION_SHARE', 50, 1, 100),
     fleetQuarantineAfter: integer(env, 'FLEET_QUARANTINE_AFTER', 3, 1, 100),
+    tenantMigrationTimeoutMs: isoDuration(env, 'TENANT_MIGRATION_TIMEOUT', 'PT1H'),
     logLevel,
   })
 }

@@ -132,7 +132,7 @@ export async function listItems(db: Conn, runId: string, opts: { statuses?: Flee
 }
 
 /** Whether a canary is still open, and whether one failed. */
-export async function canaryState(trx: Transaction<Database>, runId: string): Promise<{ open: number; failed: number }> {
+export async function canaryState(trx: Conn, runId: string): Promise<{ open: number; failed: number }> {
   const r = await sql<{ open: string; failed: string }>`
     SELECT count(*) FILTER (WHERE status IN ('pending', 'queued', 'running')) AS open,
            count(*) FILTER (WHERE status = 'failed') AS failed
@@ -141,36 +141,21 @@ export async function canaryState(trx: Transaction<Database>, runId: string): Pr
   return { open: Number(row?.open ?? 0), failed: Number(row?.failed ?? 0) }
 }
 
-/** Items handed to a worker and not finished. */
-export async function countInFlight(trx: Transaction<Database>, runId: string): Promise<number> {
-  const r = await trx
-    .selectFrom('fleet_migration_tenants')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('run_id', '=', runId)
-    .where('status', 'in', ['queued', 'running'])
-    .executeTakeFirst()
-  return Number(r?.n ?? 0)
+/** Whether any item is in flight (queued or running), and whether any waits; each found through the index of open items. */
+export async function openItems(trx: Conn, runId: string): Promise<{ inFlight: boolean; pending: boolean }> {
+  const r = await sql<{ in_flight: boolean; pending: boolean }>`
+    SELECT EXISTS (SELECT 1 FROM fleet_migration_tenants WHERE run_id = ${runId} AND status IN ('queued', 'running')) AS in_flight,
+           EXISTS (SELECT 1 FROM fleet_migration_tenants WHERE run_id = ${runId} AND status = 'pending') AS pending`.execute(trx)
+  return { inFlight: r.rows[0]?.in_flight ?? false, pending: r.rows[0]?.pending ?? false }
 }
 
-/** Moves up to `limit` waiting items (canaries first, then in order) to `queued`; returns their tenant ids. */
-export async function queueNext(trx: Transaction<Database>, runId: string, limit: number, canariesOnly: boolean): Promise<string[]> {
-  if (limit <= 0) return []
-  let q = trx
-    .selectFrom('fleet_migration_tenants')
-    .select('tenant_id')
-    .where('run_id', '=', runId)
-    .where('status', '=', 'pending')
-    .orderBy('canary', 'desc')
-    .orderBy('ordinal')
-    .limit(limit)
-    .forUpdate()
-    .skipLocked()
-  if (canariesOnly) q = q.where('canary', '=', true)
-  const ids = (await q.execute()).map((r) => r.tenant_id)
-  if (ids.length > 0) {
-    await trx.updateTable('fleet_migration_tenants').set({ status: 'queued' }).where('run_id', '=', runId).where('tenant_id', 'in', ids).execute()
-  }
-  return ids
+/** Moves the waiting items (or the waiting canaries) to `queued`; returns their tenant ids, in order. */
+export async function queueNext(trx: Transaction<Database>, runId: string, canariesOnly: boolean): Promise<string[]> {
+  const r = await sql<{ tenant_id: string; ordinal: number }>`
+    UPDATE fleet_migration_tenants SET status = 'queued'
+     WHERE run_id = ${runId} AND status = 'pending' ${canariesOnly ? sql`AND canary` : sql``}
+    RETURNING tenant_id, ordinal`.execute(trx)
+  return r.rows.sort((a, b) => a.ordinal - b.ordinal).map((row) => row.tenant_id)
 }
 
 /** Hands a queued item to a worker (or back to the same one after a crash); undefined when it is no longer wanted. */
@@ -190,16 +175,58 @@ export type Outcome =
   | { status: 'failed'; failed_version: number | null; error: string }
   | { status: 'skipped' | 'deferred'; reason: string }
 
-/** Records the outcome of an item in one of `from` (running); false when it was not (recorded already). */
-export async function finishItem(trx: Transaction<Database>, runId: string, tenantId: string, outcome: Outcome, from: FleetItemStatus[] = ['running']): Promise<boolean> {
-  const r = await trx
-    .updateTable('fleet_migration_tenants')
-    .set({ ...outcome, finished_at: sql<Date>`now()` })
-    .where('run_id', '=', runId)
-    .where('tenant_id', '=', tenantId)
-    .where('status', 'in', from)
-    .executeTakeFirst()
-  return r.numUpdatedRows > 0n
+export interface OutcomeRecord {
+  /** Item statuses the outcome may replace (default: running). */
+  from?: FleetItemStatus[]
+  /** Also update the tenant's row and history (false for a dry run). */
+  registry: boolean
+  actor: string
+  quarantineAfter: number
+}
+
+/**
+ * Records an item's outcome and, with `registry`, what it means for the
+ * tenant (schema version, or the failure towards quarantine) and a history
+ * row, in one statement. False when the item was not in `from` (recorded
+ * already): then nothing is written.
+ */
+export async function recordItemOutcome(db: Conn, runId: string, tenantId: string, outcome: Outcome, opts: OutcomeRecord): Promise<boolean> {
+  const from = opts.from ?? ['running']
+  const item = sql`
+    UPDATE fleet_migration_tenants
+       SET status = ${outcome.status},
+           to_version = ${outcome.status === 'succeeded' ? outcome.to_version : null},
+           failed_version = ${outcome.status === 'failed' ? outcome.failed_version : null},
+           error = ${outcome.status === 'failed' ? outcome.error : null},
+           reason = ${outcome.status === 'skipped' || outcome.status === 'deferred' ? outcome.reason : null},
+           finished_at = now()
+     WHERE run_id = ${runId} AND tenant_id = ${tenantId} AND status = ANY(${from}::text[])
+    RETURNING tenant_id`
+  let tenant = sql`SELECT NULL::uuid AS id, NULL::boolean AS quarantined WHERE false`
+  let event = sql`SELECT 1 WHERE false`
+  if (opts.registry && outcome.status === 'succeeded') {
+    tenant = sql`
+      UPDATE tenants t SET schema_version = greatest(coalesce(t.schema_version, 0), ${outcome.to_version}),
+             migration_failures = 0, migration_error = NULL, quarantined_at = NULL
+        FROM item WHERE t.id = item.tenant_id RETURNING t.id, false AS quarantined`
+    event = sql`
+      INSERT INTO tenant_events (tenant_id, type, actor, data)
+      SELECT id, 'schema_migrated', ${opts.actor}, jsonb_build_object('version', ${outcome.to_version}::int) FROM tenant RETURNING 1`
+  } else if (opts.registry && outcome.status === 'failed') {
+    tenant = sql`
+      UPDATE tenants t SET migration_failures = t.migration_failures + 1, migration_error = ${outcome.error},
+             quarantined_at = CASE WHEN t.migration_failures + 1 >= ${opts.quarantineAfter} THEN coalesce(t.quarantined_at, now()) END
+        FROM item WHERE t.id = item.tenant_id RETURNING t.id, t.quarantined_at IS NOT NULL AS quarantined`
+    event = sql`
+      INSERT INTO tenant_events (tenant_id, type, actor, data)
+      SELECT id, 'schema_migration_failed', ${opts.actor},
+             jsonb_build_object('version', ${outcome.failed_version}::int, 'error', ${outcome.error}::text, 'quarantined', quarantined)
+        FROM tenant RETURNING 1`
+  }
+  const r = await sql<{ n: string }>`
+    WITH item AS (${item}), tenant AS (${tenant}), event AS (${event}) -- every data-modifying CTE runs
+    SELECT count(*) AS n FROM item`.execute(db)
+  return Number(r.rows[0]?.n ?? 0) > 0
 }
 
 /** Queued items go back to waiting (a cancelled run does not start them). */

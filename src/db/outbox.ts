@@ -64,6 +64,12 @@ export async function lastFleetJob(db: Db, runId: string, tenantId: string) {
 }
 
 /** Writes a fresh job row for one tenant of a run (its previous job was lost). */
-export async function requeueFleetJob(db: Db, runId: string, tenantId: string): Promise<void> {
-  await db.transaction().execute((trx) => writeOutbox(trx, [{ kind: 'fleet', name: 'migrate', tenant_id: tenantId, payload: { runId, tenantId } }]))
+export async function requeueFleetJob(db: Db, runId: string, tenantId: string, concurrency: number): Promise<void> {
+  await db.transaction().execute((trx) => writeOutbox(trx, [{ kind: 'fleet', name: 'migrate', tenant_id: tenantId, payload: { runId, tenantId, concurrency } }]))
+}
+
+/** Whether fleet-migration job rows wait for the relay. */
+export async function unrelayedFleetJobs(db: Db): Promise<boolean> {
+  const row = await db.selectFrom('outbox').select('id').where('kind', '=', 'fleet').where('relayed_at', 'is', null).limit(1).executeTakeFirst()
+  return row !== undefined
 }

@@ -3,12 +3,11 @@
 // counts towards quarantine), the tenant's history, a stop on error, and the
 // next tenants' jobs.
 import type { Config } from '../config.js'
-import { claimItem, findRun, finishItem, lockRun, recordMigrated, recordMigrationFailure, updateRun, type Outcome } from '../db/fleet.js'
-import { appendEvent } from '../db/history.js'
+import { claimItem, findRun, recordItemOutcome, type Outcome } from '../db/fleet.js'
 import type { Db } from '../db/index.js'
 import type { FleetItem, FleetItemStatus, FleetRun, Tenant } from '../db/schema.js'
 import { MigrationError, type TenantMigration } from '../tenancy/migrations.js'
-import { feed, readFolder } from './runs.js'
+import { readFolder, settle, stopOnError } from './runs.js'
 
 export type { Outcome }
 
@@ -28,8 +27,17 @@ export function decideFromRegistry(run: FleetRun, tenant: Tenant | undefined): O
   return undefined
 }
 
-/** The run's files, read afresh and checked against what the run started with. */
+/** The folder as the last run (or retry) read it here, once its checksums matched. */
+let lastRead: { key: string; migrations: TenantMigration[] } | undefined
+
+/**
+ * The run's files, read afresh once per run (and retry) in each process and
+ * checked against what the run started with: every tenant of a run gets the
+ * same files, and an edit made since the start fails the run's tenants.
+ */
 export async function filesOfRun(config: Config, run: FleetRun): Promise<TenantMigration[]> {
+  const key = `${run.id}:${run.retried_at?.getTime() ?? 0}`
+  if (lastRead?.key === key) return lastRead.migrations
   const migrations = await readFolder(config)
   for (const file of run.files) {
     const now = migrations.find((m) => m.version === file.version)
@@ -37,36 +45,24 @@ export async function filesOfRun(config: Config, run: FleetRun): Promise<TenantM
       throw new MigrationError(`migration ${file.version}_${file.name} changed or went away since the run started; retry the run`, file.version)
     }
   }
+  lastRead = { key, migrations }
   return migrations
 }
 
+/**
+ * Records a tenant's outcome with what follows from it, in one statement: the
+ * registry's schema version (or the failure, towards quarantine) and the
+ * tenant's history. Then stops the run if it stops on error, and settles it
+ * (settle() in runs.ts). A crash in between is settled by the maintenance sweep.
+ */
 export async function recordOutcome(db: Db, config: Config, run: FleetRun, tenantId: string, outcome: Outcome, from?: FleetItemStatus[]): Promise<void> {
-  const actor = `fleet-migration:${run.id}`
-  await db.transaction().execute(async (trx) => {
-    // The run first, as feed() does: one lock order.
-    const locked = await lockRun(trx, run.id)
-    if (!locked || !(await finishItem(trx, run.id, tenantId, outcome, from))) return
-    if (!run.dry_run && outcome.status === 'succeeded') {
-      await recordMigrated(trx, tenantId, outcome.to_version)
-      await appendEvent(trx, { tenant_id: tenantId, type: 'schema_migrated', from_state: null, to_state: null, actor, data: { version: outcome.to_version } })
-    }
-    if (outcome.status === 'failed') {
-      const quarantined = run.dry_run ? false : await recordMigrationFailure(trx, tenantId, outcome.error, config.fleetQuarantineAfter)
-      if (!run.dry_run) {
-        await appendEvent(trx, {
-          tenant_id: tenantId,
-          type: 'schema_migration_failed',
-          from_state: null,
-          to_state: null,
-          actor,
-          data: { version: outcome.failed_version, error: outcome.error, quarantined },
-        })
-      }
-      if (locked.status === 'running' && locked.on_error === 'stop') {
-        await updateRun(trx, run.id, { status: 'stopped', stop_reason: 'a tenant failed and on_error is stop' })
-      }
-    }
-    await feed(trx, run.id)
+  const recorded = await recordItemOutcome(db, run.id, tenantId, outcome, {
+    from,
+    registry: !run.dry_run,
+    actor: `fleet-migration:${run.id}`,
+    quarantineAfter: config.fleetQuarantineAfter,
   })
+  if (!recorded) return
+  if (outcome.status === 'failed' && run.on_error === 'stop') await stopOnError(db, run.id)
+  await settle(db, run)
 }
-

@@ -10,7 +10,7 @@ import type pg from 'pg'
 import type { Config } from '../config.js'
 import {
   canaryState,
-  countInFlight,
+  openItems,
   countItems,
   finishRun,
   findRun,
@@ -108,7 +108,10 @@ export async function startFleetMigration(deps: FleetDeps, request: FleetRequest
     })
     if (!run) throw fleetRunOpen((await openRun(trx))?.id ?? 'unknown')
     await insertItems(trx, run.id, { slugs, plan: request.plan, target, canary: run.canary })
-    await feed(trx, run.id)
+    await release(trx, run, run.canary > 0)
+    return run
+  }).then(async (run) => {
+    await settle(deps.db, run) // a run with nothing to do ends here
     return run
   })
 }
@@ -129,27 +132,29 @@ export async function retryFleetMigration(deps: FleetDeps, id: string): Promise<
     if (open) throw fleetRunOpen(open.id)
     if (!migrations.some((m) => m.version === run.target_version)) throw unknownTargetVersion(run.target_version, migrations.map((m) => m.version))
     if ((await resetFailed(trx, id)) === 0) throw nothingToRetry(id)
-    await trx
+    const retried = await trx
       .updateTable('fleet_migrations')
       .set({ status: 'running', stop_reason: null, finished_at: null, retried_at: new Date(), files: JSON.stringify(filesUpTo(migrations, run.target_version)) })
       .where('id', '=', id)
-      .execute()
-    await feed(trx, id)
-    return (await findRun(trx, id))!
+      .returningAll()
+      .executeTakeFirstOrThrow()
+    await release(trx, retried, false)
+    return retried
   })
 }
 
 /** Stops scheduling: queued tenants are not started, running ones finish. */
 export async function cancelFleetMigration(db: Db, id: string): Promise<FleetRun> {
-  return db.transaction().execute(async (trx) => {
+  const run = await db.transaction().execute(async (trx) => {
     const run = isUuid(id) ? await lockRun(trx, id) : undefined
     if (!run) throw fleetRunNotFound(id)
     if (run.finished_at !== null) throw fleetRunFinished(id, run.status)
     await updateRun(trx, id, { status: 'cancelled', stop_reason: 'cancelled by request' })
     await unqueue(trx, id)
-    await feed(trx, id)
-    return (await findRun(trx, id))!
+    return run
   })
+  await settle(db, run)
+  return getFleetMigration(db, id)
 }
 
 export async function getFleetMigration(db: Db, id: string): Promise<FleetRun> {
@@ -159,49 +164,81 @@ export async function getFleetMigration(db: Db, id: string): Promise<FleetRun> {
 }
 
 /**
- * Hands the next tenants to the workers, up to the run's concurrency, and
- * ends the run once nothing is left in flight. Canaries go first; one failed
- * canary stops the run. Call with the run's lock held or inside a transaction
- * (it takes the lock).
+ * Hands the run's waiting tenants to the workers: all of them, or only the
+ * canaries while those are not done. BullMQ's global concurrency, set from
+ * the run, bounds how many run at once across every worker process.
  */
-export async function feed(trx: Transaction<Database>, runId: string): Promise<void> {
-  const run = await lockRun(trx, runId)
-  if (!run || run.finished_at !== null) return
-  let status = run.status
-  if (status === 'running') {
-    const canary = await canaryState(trx, runId)
-    if (canary.failed > 0) {
-      status = 'stopped'
-      await updateRun(trx, runId, { status, stop_reason: `${canary.failed} canary tenant(s) failed` })
-    } else {
-      const inFlight = await countInFlight(trx, runId)
-      const next = await queueNext(trx, runId, run.concurrency - inFlight, canary.open > 0)
-      await writeOutbox(
-        trx,
-        next.map((tenantId) => ({ kind: 'fleet', name: 'migrate', tenant_id: tenantId, payload: { runId, tenantId } })),
-      )
+async function release(trx: Transaction<Database>, run: FleetRun, canariesOnly: boolean): Promise<void> {
+  const ids = await queueNext(trx, run.id, canariesOnly)
+  const payload = (tenantId: string) => ({ runId: run.id, tenantId, concurrency: run.concurrency })
+  await writeOutbox(trx, ids.map((tenantId) => ({ kind: 'fleet', name: 'migrate', tenant_id: tenantId, payload: payload(tenantId) })))
+}
+
+/**
+ * Moves a run on after an outcome was committed: releases the rest once the
+ * canaries are done (or stops the run if one failed), and ends the run once
+ * nothing is in flight, writing its webhook. It runs after the outcome's own
+ * transaction, under the run's lock: of two last outcomes committed at once,
+ * the later check sees both, so a run is always ended, and only once.
+ */
+export async function settle(db: Db, known: FleetRun): Promise<void> {
+  const runId = known.id
+  if (!(await needsSettling(db, known))) return
+  await db.transaction().execute(async (trx) => {
+    const run = await lockRun(trx, runId)
+    if (!run || run.finished_at !== null) return
+    let status = run.status
+    if (status === 'running' && run.canary > 0) {
+      const canary = await canaryState(trx, runId)
+      if (canary.failed > 0) {
+        status = 'stopped'
+        await updateRun(trx, runId, { status, stop_reason: `${canary.failed} canary tenant(s) failed` })
+        await unqueue(trx, runId)
+      } else if (canary.open === 0) {
+        await release(trx, run, false)
+      }
     }
-  }
-  const counts = await countItems(trx, runId)
-  if (counts.queued + counts.running > 0) return
-  if (status === 'running' && counts.pending > 0) return
-  const final = status === 'running' ? (counts.failed > 0 ? 'completed_with_errors' : 'completed') : status
-  const finished = await finishRun(trx, runId, final)
-  // A dry run changed nothing: billing hears of real runs only.
-  if (finished && !finished.dry_run) {
-    await writeOutbox(trx, [
-      {
-        kind: 'webhook',
-        name: 'fleet_migration.completed',
-        tenant_id: null,
-        payload: {
-          type: 'fleet_migration.completed',
-          timestamp: new Date().toISOString(),
-          data: { fleet_migration: runSummary(finished, counts) },
+    const open = await openItems(trx, runId)
+    if (open.inFlight || (status === 'running' && open.pending)) return
+    const final = status === 'running' ? (await countItems(trx, runId)).failed > 0 ? 'completed_with_errors' : 'completed' : status
+    const finished = await finishRun(trx, runId, final)
+    // A dry run changed nothing: billing hears of real runs only.
+    if (finished && !finished.dry_run) {
+      const counts = await countItems(trx, runId)
+      await writeOutbox(trx, [
+        {
+          kind: 'webhook',
+          name: 'fleet_migration.completed',
+          tenant_id: null,
+          payload: { type: 'fleet_migration.completed', timestamp: new Date().toISOString(), data: { fleet_migration: runSummary(finished, counts) } },
         },
-      },
-    ])
-  }
+      ])
+    }
+  })
+}
+
+/**
+ * Read without the lock: while another tenant is in flight, that tenant's own
+ * settle comes after this outcome's commit and sees it, so only a run with
+ * nothing in flight, or at the end of its canaries, needs the lock.
+ */
+async function needsSettling(db: Db, known: FleetRun): Promise<boolean> {
+  const open = await openItems(db, known.id)
+  if (!open.inFlight) return true // the locked path reads the run afresh
+  if (known.canary === 0) return false
+  const [run, canary] = await Promise.all([findRun(db, known.id), canaryState(db, known.id)])
+  if (run?.status !== 'running') return false
+  return canary.failed > 0 || (canary.open === 0 && open.pending)
+}
+
+/** A tenant failed in a run that stops on error: nothing more is started. */
+export async function stopOnError(db: Db, runId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const run = await lockRun(trx, runId)
+    if (run?.status !== 'running') return
+    await updateRun(trx, runId, { status: 'stopped', stop_reason: 'a tenant failed and on_error is stop' })
+    await unqueue(trx, runId)
+  })
 }
 
 /** What a client (and the webhook) sees of a run's counts. */

@@ -10,8 +10,9 @@
 //  - prune: delete expired idempotency keys, old outbox rows and delivery logs
 import type { Job } from 'bullmq'
 import { listItems, openRun } from '../db/fleet.js'
-import { jobsOfVersion, lastFleetJob, pruneOutbox, requeueFleetJob } from '../db/outbox.js'
+import { jobsOfVersion, lastFleetJob, pruneOutbox, requeueFleetJob, unrelayedFleetJobs } from '../db/outbox.js'
 import { recordOutcome } from '../fleet/outcomes.js'
+import { settle } from '../fleet/runs.js'
 import { pruneIdempotencyKeys, pruneSettledDeliveries } from '../db/prune.js'
 import { dueForWipe, markInUse, tenantsInState, unchangedSince } from '../db/tenants.js'
 import { TRANSITIONAL } from '../lifecycle/states.js'
@@ -124,29 +125,38 @@ export async function requeueStuck(deps: WorkerDeps, queues: Queues): Promise<nu
 
 /**
  * BullMQ hands the job of a worker that died to another one; a job lost with
- * Redis, or failed by BullMQ after stalling repeatedly, is not. A tenant of
- * the open fleet migration whose job is neither waiting nor running gets a
- * fresh one (the migration runner applies nothing twice), up to JOB_ATTEMPTS
- * times; then the tenant fails in the run.
+ * Redis, or failed by BullMQ after stalling repeatedly, is not. A running
+ * tenant of the open fleet migration whose job is neither waiting nor
+ * running gets a fresh one (the migration runner applies nothing twice), up
+ * to JOB_ATTEMPTS times, then fails in the run; queued tenants while the
+ * queue holds no job at all get theirs again. The run is settled again.
  */
 export async function resumeFleet(deps: WorkerDeps, queues: Queues): Promise<number> {
   const run = await openRun(deps.db)
   if (!run) return 0
   let requeued = 0
-  for (const item of await listItems(deps.db, run.id, { statuses: ['queued', 'running'], limit: 1000 })) {
+  const requeue = async (tenantId: string) => {
+    await requeueFleetJob(deps.db, run.id, tenantId, run.concurrency)
+    deps.log.warn({ runId: run.id, tenantId }, 'fleet migration job lost; tenant requeued')
+    requeued++
+  }
+  for (const item of await listItems(deps.db, run.id, { statuses: ['running'], limit: 1000 })) {
     const row = await lastFleetJob(deps.db, run.id, item.tenant_id)
     if (row && row.relayed_at === null) continue // the relay has not handed it over yet
     const job = row ? await queues.fleet.getJob(jobId(row.id)) : undefined
     if (job && ALIVE.has(await job.getState())) continue
-    if (item.attempts >= deps.config.jobAttempts) {
+    if (item.attempts < deps.config.jobAttempts) await requeue(item.tenant_id)
+    else {
       const error = `the job was lost ${item.attempts} times (workers died running it)`
-      await recordOutcome(deps.db, deps.config, run, item.tenant_id, { status: 'failed', failed_version: null, error }, ['queued', 'running'])
-    } else {
-      await requeueFleetJob(deps.db, run.id, item.tenant_id)
+      await recordOutcome(deps.db, deps.config, run, item.tenant_id, { status: 'failed', failed_version: null, error }, ['running'])
     }
-    deps.log.warn({ runId: run.id, tenantId: item.tenant_id }, 'fleet migration job lost; tenant requeued')
-    requeued++
   }
+  const counts = await queues.fleet.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')
+  if (Object.values(counts).every((n) => n === 0) && !(await unrelayedFleetJobs(deps.db))) {
+    for (const item of await listItems(deps.db, run.id, { statuses: ['queued'], limit: 10_000 })) await requeue(item.tenant_id)
+  }
+  // An outcome recorded just before a crash may not have moved the run on.
+  await settle(deps.db, run)
   return requeued
 }
 

@@ -12,6 +12,8 @@ export const FLEET_QUEUE = 'fleet-migrations'
 export interface FleetJobData {
   runId: string
   tenantId: string
+  /** The run's concurrency: the queue's global concurrency while it runs. */
+  concurrency?: number
 }
 
 export interface LifecycleJobData {

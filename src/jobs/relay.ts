@@ -116,6 +116,9 @@ export class OutboxRelay {
         )
       }
       if (fleet.length > 0) {
+        // One run at a time: its concurrency is the queue's, across every worker process.
+        const concurrency = Math.max(...fleet.map((r) => Number((r.payload as { concurrency?: number }).concurrency ?? 1)))
+        await queues.fleet.setGlobalConcurrency(concurrency)
         await queues.fleet.addBulk(fleet.map((r) => ({ name: r.name, data: r.payload as never, opts: { jobId: jobId(r.id) } })))
       }
       if (webhooks.length > 0) {

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
-import type pg from 'pg'
+import pg from 'pg'
 import { isTransientSqlError, sqlState } from '../sqlstate.js'
 
 export interface TenantMigration {
@@ -66,96 +66,87 @@ export interface MigrateOptions {
  * `client` must be a login of the tenant's owner role (see withOwnerLogin),
  * never an admin session: the tenant controls what landlord_schema_migrations
  * is (it could be a view calling its own functions), so everything here runs
- * with the tenant's privileges and no more. Each file runs in its own
- * transaction under an advisory lock, and is recorded in that transaction:
- * safe to run twice and concurrently, and a crash never applies a file twice.
- * Returns the schema version reached (for a dry run, the one it would reach).
+ * with the tenant's privileges and no more. An advisory lock serialises
+ * runners for the whole run; each file runs in its own transaction and is
+ * recorded in it: safe to run twice and concurrently, and a crash never
+ * applies a file twice. Returns the schema version reached (for a dry run,
+ * the one it would reach).
  */
 export async function migrateTenant(client: pg.Client, migrations: TenantMigration[], opts: MigrateOptions = {}): Promise<number> {
   const target = opts.target ?? Infinity
-  const wanted = migrations.filter((m) => m.version <= target)
-  if (opts.dryRun) return dryRun(client, migrations, wanted)
-  await inTransaction(client, () => ensureLedger(client))
-  for (const migration of wanted) {
-    await inTransaction(client, () => applyOnce(client, migration))
-  }
-  return checkLedger(client, migrations)
-}
-
-async function dryRun(client: pg.Client, migrations: TenantMigration[], wanted: TenantMigration[]): Promise<number> {
-  await client.query('BEGIN')
+  const own = !opts.dryRun
+  // Held until the caller ends the session.
+  await client.query(`SELECT pg_advisory_lock(${LOCK_KEY})`)
   try {
-    await ensureLedger(client)
-    for (const migration of wanted) await applyOnce(client, migration)
-    return await checkLedger(client, migrations)
+    if (!own) await client.query('BEGIN')
+    try {
+      const ledger = await readLedger(client)
+      // A tenant ahead of the folder (it was rolled back, or is another app's) is left untouched.
+      const known = new Set(migrations.map((m) => m.version))
+      const unknown = [...ledger.keys()].filter((v) => !known.has(v)).sort((a, b) => a - b)
+      if (unknown.length > 0) throw new MigrationError(`tenant has migrations this folder does not know: ${unknown.join(', ')}`)
+      for (const migration of migrations) {
+        if (migration.version > target) break
+        const applied = ledger.get(migration.version)
+        if (applied === undefined) {
+          await applyFile(client, migration, own)
+          ledger.set(migration.version, migration.checksum)
+        } else if (applied !== migration.checksum) {
+          throw new MigrationError(`migration ${label(migration)} was changed after it was applied (checksum differs)`, migration.version)
+        }
+      }
+      return Math.max(0, ...ledger.keys())
+    } finally {
+      // A dry run's one transaction is always rolled back.
+      if (!own) await client.query('ROLLBACK').catch(() => {})
+    }
   } catch (err) {
-    throw asMigrationError(err)
-  } finally {
-    await client.query('ROLLBACK').catch(() => {})
+    throw err instanceof MigrationError || !isSqlError(err) ? err : new MigrationError((err as Error).message)
   }
 }
 
-async function inTransaction(client: pg.Client, fn: () => Promise<void>): Promise<void> {
-  await client.query('BEGIN')
-  try {
-    await fn()
-    await client.query('COMMIT')
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw asMigrationError(err)
-  }
-}
+const label = (m: TenantMigration) => `${m.version}_${m.name}`
 
-function asMigrationError(err: unknown): unknown {
-  return err instanceof MigrationError || !isSqlError(err) ? err : new MigrationError((err as Error).message)
-}
-
-async function ensureLedger(client: pg.Client): Promise<void> {
-  await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])
-  await client.query(`
+/** The ledger (created when missing): version → checksum. */
+async function readLedger(client: pg.Client): Promise<Map<number, string>> {
+  const results = (await client.query(`
     CREATE TABLE IF NOT EXISTS landlord_schema_migrations (
       version integer PRIMARY KEY,
       name text NOT NULL,
       checksum text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now()
-    )`)
+    );
+    SELECT version, checksum FROM landlord_schema_migrations`)) as unknown as Array<pg.QueryResult<{ version: number; checksum: string }>>
+  return new Map(results[1]!.rows.map((r) => [r.version, r.checksum]))
 }
 
-/** Applies one file and records it, inside the caller's transaction; an applied file is only checked. */
-async function applyOnce(client: pg.Client, migration: TenantMigration): Promise<void> {
-  const label = `${migration.version}_${migration.name}`
-  await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY])
-  const applied = await client.query<{ checksum: string }>('SELECT checksum FROM landlord_schema_migrations WHERE version = $1', [migration.version])
-  const row = applied.rows[0]
-  if (row) {
-    if (row.checksum !== migration.checksum) {
-      throw new MigrationError(`migration ${label} was changed after it was applied (checksum differs)`, migration.version)
-    }
-    return
-  }
-  const before = await client.query<{ xid: string }>('SELECT txid_current()::text AS xid')
+/** Applies one file and records it, in a transaction of its own (`own`) or the caller's. */
+async function applyFile(client: pg.Client, migration: TenantMigration, own: boolean): Promise<void> {
+  const opened = (await client.query(own ? 'BEGIN; SELECT txid_current()::text AS xid' : 'SELECT txid_current()::text AS xid')) as unknown
+  const before = (own ? (opened as Array<pg.QueryResult<{ xid: string }>>)[1]! : (opened as pg.QueryResult<{ xid: string }>)).rows[0]?.xid
   try {
-    await client.query(migration.sql)
+    try {
+      await client.query(migration.sql)
+    } catch (err) {
+      if (!isSqlError(err)) throw err
+      throw new MigrationError(`migration ${label(migration)} failed: ${(err as Error).message}`, migration.version)
+    }
+    // Recorded only if the transaction is still the one opened above: a
+    // COMMIT or ROLLBACK inside the file ends it, and what followed would no
+    // longer be atomic with its record, so that file is refused. The values
+    // were checked by readTenantMigrations (digits, [a-z0-9_], hex) and are
+    // inlined, so the record and the commit take one round trip.
+    const record =
+      `INSERT INTO landlord_schema_migrations (version, name, checksum) ` +
+      `SELECT ${migration.version}, ${pg.escapeLiteral(migration.name)}, ${pg.escapeLiteral(migration.checksum)} ` +
+      `WHERE txid_current_if_assigned()::text = ${pg.escapeLiteral(before ?? '')}`
+    const done = (await client.query(own ? `${record}; COMMIT` : record)) as unknown
+    const inserted = own ? (done as pg.QueryResult[])[0]!.rowCount : (done as pg.QueryResult).rowCount
+    if (inserted !== 1) {
+      throw new MigrationError(`migration ${label(migration)} ends the transaction itself (COMMIT or ROLLBACK in the file); remove it`, migration.version)
+    }
   } catch (err) {
-    if (!isSqlError(err)) throw err
-    throw new MigrationError(`migration ${label} failed: ${(err as Error).message}`, migration.version)
+    if (own) await client.query('ROLLBACK').catch(() => {})
+    throw err
   }
-  // A COMMIT or ROLLBACK inside the file ends Landlord's transaction: what
-  // follows would no longer be atomic with its record, so it is refused.
-  const after = await client.query<{ xid: string | null }>('SELECT txid_current_if_assigned()::text AS xid')
-  if (after.rows[0]?.xid !== before.rows[0]?.xid) {
-    throw new MigrationError(`migration ${label} ends the transaction itself (COMMIT or ROLLBACK in the file); remove it`, migration.version)
-  }
-  await client.query('INSERT INTO landlord_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [migration.version, migration.name, migration.checksum])
-}
-
-/** Every recorded version must be one the folder knows; returns the highest. */
-async function checkLedger(client: pg.Client, migrations: TenantMigration[]): Promise<number> {
-  const known = new Set(migrations.map((m) => m.version))
-  const { rows } = await client.query<{ version: number }>('SELECT version FROM landlord_schema_migrations ORDER BY version')
-  const unknown = rows.filter((r) => !known.has(r.version))
-  if (unknown.length > 0) {
-    throw new MigrationError(`tenant has migrations this folder does not know: ${unknown.map((r) => r.version).join(', ')}`)
-  }
-  return rows.reduce((max, r) => Math.max(max, r.version), 0)
 }

@@ -48,7 +48,7 @@ async function catchUp({ deps, tenant, log }: Pick<StepContext, 'deps' | 'tenant
   try {
     const migrations = await readTenantMigrations(deps.config.tenantMigrationsDir)
     if ((tenant.schema_version ?? 0) >= (migrations.at(-1)?.version ?? 0)) return {}
-    const schemaVersion = await migrateAsOwner(deps.cluster, deps.config.tenantClusterUrl, tenant, migrations)
+    const schemaVersion = await migrateAsOwner(deps.cluster, deps.config.tenantClusterUrl, tenant, migrations, { statementTimeoutMs: deps.config.tenantMigrationTimeoutMs })
     await recordMigrated(deps.db, tenant.id, schemaVersion)
     log.info({ from: tenant.schema_version, schemaVersion }, 'tenant migrations applied before serving')
     return { schemaVersion }

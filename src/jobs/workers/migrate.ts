@@ -26,7 +26,11 @@ export async function runFleetJob(deps: WorkerDeps, job: Job<FleetJobData>): Pro
   if (!outcome && tenant) {
     try {
       const migrations = await filesOfRun(deps.config, run)
-      const version = await migrateAsOwner(deps.cluster, deps.config.tenantClusterUrl, tenant, migrations, { target: run.target_version, dryRun: run.dry_run })
+      const version = await migrateAsOwner(deps.cluster, deps.config.tenantClusterUrl, tenant, migrations, {
+        target: run.target_version,
+        dryRun: run.dry_run,
+        statementTimeoutMs: deps.config.tenantMigrationTimeoutMs,
+      })
       outcome = { status: 'succeeded', to_version: version }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err)

@@ -33,7 +33,7 @@ export async function provision({ deps, tenant, checkpoint, log }: StepContext):
   // Always run: the folder is read afresh, so a tenant is born at the latest version.
   try {
     const migrations = await readTenantMigrations(config.tenantMigrationsDir)
-    const schemaVersion = await migrateAsOwner(deps.cluster, config.tenantClusterUrl, tenant, migrations)
+    const schemaVersion = await migrateAsOwner(deps.cluster, config.tenantClusterUrl, tenant, migrations, { statementTimeoutMs: config.tenantMigrationTimeoutMs })
     log.info({ schemaVersion }, 'tenant migrations applied')
     return { schemaVersion }
   } catch (err) {
@@ -48,8 +48,9 @@ export async function migrateAsOwner(
   clusterUrl: string,
   tenant: StepContext['tenant'],
   migrations: Awaited<ReturnType<typeof readTenantMigrations>>,
-  opts: MigrateOptions = {},
+  opts: MigrateOptions & { statementTimeoutMs?: number } = {},
 ): Promise<number> {
   await proveOwnership(cluster, tenant)
-  return withOwnerLogin(cluster, clusterUrl, onCluster(tenant), (client) => migrateTenant(client, migrations, opts))
+  const session = { statementTimeoutMs: opts.statementTimeoutMs }
+  return withOwnerLogin(cluster, clusterUrl, onCluster(tenant), (client) => migrateTenant(client, migrations, opts), session)
 }
