@@ -62,6 +62,12 @@ const rules = [
     to: { path: '^src/(api|jobs|lifecycle|webhooks)/' },
   },
   {
+    name: 'fleet-inward',
+    comment: 'Fleet migration runs are domain code: they do not know about HTTP or jobs (jobs call them).',
+    from: { path: '^src/fleet/' },
+    to: { path: '^src/(api|jobs)/' },
+  },
+  {
     name: 'webhooks-secrets-inward',
     severity: 'error',
     comment: 'Webhook delivery and secrets backends do not know about HTTP or jobs.',

@@ -234,11 +234,11 @@ export async function unqueue(trx: Transaction<Database>, runId: string): Promis
   await trx.updateTable('fleet_migration_tenants').set({ status: 'pending' }).where('run_id', '=', runId).where('status', '=', 'queued').execute()
 }
 
-/** Failed items wait again, for a retry; returns how many. */
+/** Failed items wait again, for a retry (a failed canary stays a canary); returns how many. */
 export async function resetFailed(trx: Transaction<Database>, runId: string): Promise<number> {
   const r = await trx
     .updateTable('fleet_migration_tenants')
-    .set({ status: 'pending', error: null, failed_version: null, finished_at: null, canary: false })
+    .set({ status: 'pending', error: null, failed_version: null, finished_at: null })
     .where('run_id', '=', runId)
     .where('status', '=', 'failed')
     .executeTakeFirst()

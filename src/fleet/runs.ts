@@ -119,7 +119,9 @@ export async function startFleetMigration(deps: FleetDeps, request: FleetRequest
 /**
  * Runs the failed tenants of a finished run again (quarantined ones too: a
  * retry is explicit), against the folder as it is now: a fixed file is what
- * the retry applies.
+ * the retry applies. The run resumes: tenants a stop or a cancel kept from
+ * starting go on too, after the failed canaries if a canary failed. Tenants
+ * that succeeded, were skipped or deferred are left alone.
  */
 export async function retryFleetMigration(deps: FleetDeps, id: string): Promise<FleetRun> {
   const migrations = await readFolder(deps.config)
@@ -138,7 +140,7 @@ export async function retryFleetMigration(deps: FleetDeps, id: string): Promise<
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirstOrThrow()
-    await release(trx, retried, false)
+    await release(trx, retried, (await canaryState(trx, id)).open > 0)
     return retried
   })
 }

@@ -11,14 +11,20 @@ import pg from 'pg'
 import t from 'tap'
 import { withDatabase } from '../../src/db/index.js'
 import { auth, PG_URL, ROOT, setup, waitFor } from '../helpers.js'
+import { startReceiver } from '../webhooks/receiver.js'
 
 const dir = await mkdtemp(path.join(tmpdir(), 'landlord-fleet-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
 await cp(path.join(ROOT, 'tenant-migrations', '0001_baseline.sql'), path.join(dir, '0001_baseline.sql'))
 
 t.test('fleet migrations', async (t) => {
-  const h = await setup(t, { TENANT_MIGRATIONS_DIR: dir, FLEET_QUARANTINE_AFTER: '2', FLEET_MIGRATION_CONCURRENCY: '2' })
+  const h = await setup(t, { TENANT_MIGRATIONS_DIR: dir, FLEET_QUARANTINE_AFTER: '2', FLEET_MIGRATION_CONCURRENCY: '2', WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8' })
   const { app, db } = h
+  // Billing, subscribed to fleet migrations only.
+  const receiver = await startReceiver()
+  t.teardown(() => receiver.close())
+  const endpoint = await app.inject({ method: 'POST', url: '/webhook-endpoints', headers: auth, payload: { url: receiver.url('/billing'), event_types: ['fleet_migration.completed'] } })
+  receiver.trust('/billing', endpoint.json<{ secret: string }>().secret)
   const SLUGS = ['alpha', 'bravo', 'charlie', 'delta', 'echo']
 
   const call = async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
@@ -99,8 +105,10 @@ t.test('fleet migrations', async (t) => {
     t.equal(await db.selectFrom('outbox').select('id').where('name', '=', 'fleet_migration.completed').execute().then((r) => r.length), 1, 'no webhook for a dry run')
   })
 
+  let canaryRun = ''
   await t.test('a failed canary stops the run before the other tenants are touched', async (t) => {
     const run = await finished((await start({ tenants: ['delta', 'alpha', 'bravo'], canary: 1 })).id)
+    canaryRun = run.id
     t.match(run, { status: 'stopped', failed: 1, succeeded: 0, pending: 2, stop_reason: /canary/ })
     t.same(await applied('alpha'), [1])
     t.same(await applied('bravo'), [1])
@@ -138,8 +146,10 @@ t.test('fleet migrations', async (t) => {
     t.equal((await h.waitForState('foxtrot', 'active')).schema_version, 2, 'a tenant created during the run is born at the head')
     const events = (await call('GET', '/tenants/alpha/events')).json<{ items: Array<{ type: string; data: object }> }>().items
     t.match(events.at(-1), { type: 'schema_migrated', data: { version: 2 } })
-    const webhook = await db.selectFrom('outbox').select('payload').where('name', '=', 'fleet_migration.completed').orderBy('seq', 'desc').executeTakeFirst()
-    t.match(webhook?.payload, { data: { fleet_migration: { id: run.id, status: 'completed_with_errors', succeeded: 3, failed: 1, deferred: 1 } } })
+    const delivered = await waitFor(async () => receiver.received.find((r) => JSON.stringify(r.json).includes(run.id)))
+    t.ok(delivered.verified, 'signed for billing')
+    t.match(delivered.json, { type: 'fleet_migration.completed', data: { fleet_migration: { id: run.id, status: 'completed_with_errors', succeeded: 3, failed: 1, deferred: 1 } } })
+    t.notOk(receiver.received.some((r) => r.json.type !== 'fleet_migration.completed'), 'no tenant event reached this endpoint')
   })
 
   await t.test('a suspended tenant is migrated before it reports active again', async (t) => {
@@ -166,6 +176,11 @@ t.test('fleet migrations', async (t) => {
     t.match(await registry('delta'), { schema_version: 2, migration_failures: 0, migration_error: null, quarantined_at: null })
     t.same(await applied('delta'), [1, 2])
     t.match((await call('POST', `/fleet-migrations/${mainRun}/retry`)).json(), { code: 'LANDLORD_NOTHING_TO_RETRY' })
+
+    // The stopped canary run resumes too: its canary first, then the tenants it never started.
+    t.equal((await call('POST', `/fleet-migrations/${canaryRun}/retry`)).statusCode, 202)
+    const resumed = await finished(canaryRun)
+    t.match(resumed, { status: 'completed', failed: 0, pending: 0, stop_reason: null })
 
     const schema = (await call('GET', '/fleet/schema')).json()
     t.same(schema, { head_version: 2, tenants: 6, versions: [{ version: 2, tenants: 6 }], laggards: [] })

@@ -52,6 +52,7 @@ const CLEAN: Record<string, string> = {
   'src/tenancy/databases.ts': "import { quoteIdent } from './identifiers.js'\nimport type { Db } from '../db/index.js'\nimport type { Secrets } from '../secrets/backend.js'\nexport const fenceDatabase = (db: Db, s: Secrets) => [quoteIdent, db, s]\n",
   'src/secrets/backend.ts': "import type { Db } from '../db/index.js'\nexport interface Secrets { db: Db }\n",
   'src/webhooks/deliver.ts': "import type { Secrets } from '../secrets/backend.js'\nimport { machine } from '../lifecycle/machine.js'\nexport const deliver = (s: Secrets) => [s, machine]\n",
+  'src/fleet/runs.ts': "import type { Db } from '../db/index.js'\nimport { ensureRole } from '../tenancy/roles.js'\nexport const startRun = (db: Db) => [db, ensureRole]\n",
   'migrations/0001_registry.ts': "import type { Kysely } from 'kysely'\nexport async function up(db: Kysely<any>) { return db }\n",
 }
 
@@ -67,6 +68,7 @@ const PLANTED: Array<[rule: string, file: string, line: string, to: string]> = [
   ['db-inward', 'src/db/tenants.ts', "import type { machine } from '../lifecycle/machine.js'", 'src/lifecycle/machine.ts'],
   ['db-inward', 'src/db/index.ts', "import type { ensureRole } from '../tenancy/roles.js'", 'src/tenancy/roles.ts'],
   ['tenancy-inward', 'src/tenancy/databases.ts', "import type { deliver } from '../webhooks/deliver.js'", 'src/webhooks/deliver.ts'],
+  ['fleet-inward', 'src/fleet/runs.ts', "import type { createQueues } from '../jobs/queues.js'", 'src/jobs/queues.ts'],
   ['webhooks-secrets-inward', 'src/secrets/backend.ts', "import type { createQueues } from '../jobs/queues.js'", 'src/jobs/queues.ts'],
   ['webhooks-secrets-inward', 'src/webhooks/deliver.ts', "import type { ApiDeps } from '../api/deps.js'", 'src/api/deps.ts'],
 ]
