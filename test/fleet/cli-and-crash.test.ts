@@ -1,12 +1,15 @@
-// `landlord migrate-fleet` as an operator runs it, and a worker killed with
+// `landlord migrate-fleet` as an operator runs it; a worker killed with
 // SIGKILL in the middle of a tenant's migration: the run resumes on another
-// worker and no migration is applied twice.
+// worker and no migration is applied twice; jobs lost with Redis are found
+// again by the maintenance sweep.
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { withDatabase } from '../../src/db/index.js'
+import { resumeFleet } from '../../src/jobs/maintenance.js'
+import { OutboxRelay } from '../../src/jobs/relay.js'
 import { auth, PG_URL, ROOT, setup, spawnLandlord, waitFor, type Harness } from '../helpers.js'
 
 async function migrationsDir(t: Test): Promise<string> {
@@ -104,4 +107,23 @@ t.test('a worker killed mid-migration: the run resumes elsewhere and applies not
   const item = await h.db.selectFrom('fleet_migration_tenants').selectAll().where('run_id', '=', runId).where('tenant_id', '=', victim.tenant_id).executeTakeFirstOrThrow()
   t.match(item, { status: 'succeeded', to_version: 2 })
   t.ok(item.attempts >= 2, 'taken over from the killed worker')
+})
+
+t.test('jobs lost with Redis are queued again by the fleet-resume sweep, and the run ends', async (t) => {
+  const dir = await migrationsDir(t)
+  const h = await setup(t, { TENANT_MIGRATIONS_DIR: dir })
+  await onboard(h, ['alpha', 'bravo'])
+  await writeFile(path.join(dir, '0002_notes.sql'), 'CREATE TABLE notes (id bigint PRIMARY KEY);\n')
+  const res = await h.app.inject({ method: 'POST', url: '/fleet-migrations', headers: auth, payload: {} })
+  const runId = res.json<{ id: string }>().id
+  t.equal(await new OutboxRelay({ db: h.db, databaseUrl: h.config.databaseUrl, queues: h.queues, log: h.log }).drain(), 2, 'both jobs reach BullMQ')
+  await h.queues.fleet.obliterate({ force: true }) // Redis lost them
+  t.equal(await resumeFleet(h.workerDeps, h.queues), 2, 'both tenants queued again')
+  t.equal(await resumeFleet(h.workerDeps, h.queues), 0, 'once: their new jobs wait for the relay')
+  await h.startWorkers()
+  const run = await waitFor(async () => {
+    const r = (await h.app.inject({ method: 'GET', url: `/fleet-migrations/${runId}`, headers: auth })).json<{ finished_at: string | null; status: string; succeeded: number }>()
+    return r.finished_at ? r : undefined
+  }, 30_000, () => 'the run to finish')
+  t.match(run, { status: 'completed', succeeded: 2 })
 })

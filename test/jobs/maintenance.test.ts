@@ -18,7 +18,7 @@ t.test('maintenance sweeps', async (t) => {
   t.test('each sweep has one schedule, however many workers register it', async (t) => {
     await Promise.all([scheduleMaintenance(h.workerDeps, h.queues), scheduleMaintenance(h.workerDeps, h.queues)])
     const schedulers = await h.queues.maintenance.getJobSchedulers()
-    t.same(schedulers.map((s) => s.key).sort(), ['expire-retention', 'hibernate-idle', 'prune', 'reap-leases', 'requeue-stuck', 'webhook-sweep'])
+    t.same(schedulers.map((s) => s.key).sort(), ['expire-retention', 'fleet-resume', 'hibernate-idle', 'prune', 'reap-leases', 'requeue-stuck', 'webhook-sweep'])
     t.ok(schedulers.every((s) => Number(s.every) === 200))
   })
 
