@@ -252,3 +252,36 @@ export const unknownTargetVersion = (version: number, known: number[]) =>
 
 export const migrationsInvalid = (message: string) =>
   new LandlordError('LANDLORD_MIGRATIONS_INVALID', 409, 'Tenant migrations invalid', `The tenant migrations folder cannot be used: ${message}`)
+
+export const forbidden = (scope: string) =>
+  new LandlordError('LANDLORD_FORBIDDEN', 403, 'Forbidden', `This API key's principal lacks the "${scope}" scope.`, { required_scope: scope })
+
+export const needsEveryTenant = () =>
+  new LandlordError('LANDLORD_FORBIDDEN', 403, 'Forbidden', 'Fleet-wide acts need a principal granted every tenant ("*") with no denial.', {
+    required_grant: '*',
+  })
+
+export const principalNotFound = (name: string) =>
+  new LandlordError('LANDLORD_PRINCIPAL_NOT_FOUND', 404, 'Principal not found', `No principal "${name}".`)
+
+export const principalExists = (name: string) =>
+  new LandlordError('LANDLORD_PRINCIPAL_EXISTS', 409, 'Principal exists', `A principal named "${name}" already exists.`)
+
+export const principalProtected = (name: string) =>
+  new LandlordError(
+    'LANDLORD_PRINCIPAL_PROTECTED',
+    409,
+    'Principal protected',
+    `"${name}" is the bootstrap principal (LANDLORD_ADMIN_KEY): its scopes and grants cannot be changed, nor can it be deleted.`,
+  )
+
+export const keyNotFound = (id: string) => new LandlordError('LANDLORD_KEY_NOT_FOUND', 404, 'Key not found', `No live key "${id}" for this principal.`)
+
+export const invalidExpiry = () =>
+  new LandlordError('LANDLORD_INVALID_EXPIRY', 422, 'Invalid expiry', '`expires_at` must be in the future.')
+
+export const tenantNotGranted = (ref: string, principal: string) =>
+  new LandlordError('LANDLORD_TENANT_NOT_GRANTED', 409, 'Tenant not granted', `Principal "${principal}" may not act on tenant "${ref}"; grant it first.`)
+
+export const wildcardDenial = () =>
+  new LandlordError('LANDLORD_INVALID_DENIAL', 400, 'Bad request', 'A denial names one tenant; "*" is for grants.')

@@ -15,6 +15,7 @@ import transitions from './transitions.js'
 import credentials from './credentials.js'
 import webhooks from './webhooks.js'
 import fleet from './fleet.js'
+import principals from './principals.js'
 
 export const API_VERSION = '0.1.0'
 
@@ -54,6 +55,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         { name: 'credentials', description: 'Short-lived logins and routing' },
         { name: 'webhooks', description: 'Signed lifecycle events for billing, and their delivery log' },
         { name: 'fleet', description: 'Fleet migrations and the fleet\'s schema versions' },
+        { name: 'access', description: 'Principals, API keys, tenant grants' },
         { name: 'health', description: 'Liveness, readiness and docs' },
       ],
     },
@@ -67,5 +69,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(credentials, deps)
   await app.register(webhooks, deps)
   await app.register(fleet, deps)
+  await app.register(principals, deps)
   return app
 }

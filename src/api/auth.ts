@@ -1,18 +1,30 @@
-// Bearer API keys on every route but health and docs.
+// Who is calling, and may they: a Bearer API key on every route but health
+// and docs (401 without one), then the route's entry in route-access.ts: the
+// scope (403 without it) and the tenant it acts on (404 when the principal may
+// not see it, exactly as for a tenant that does not exist). A route with no
+// entry cannot be registered.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { authenticate } from '../db/api-keys.js'
-import type { Db } from '../db/index.js'
-import { unauthorized } from '../errors.js'
+import { accessOf, canSee, hasScope, seesEveryTenant, type Access } from '../access/access.js'
+import { deliveryTenant } from '../db/deliveries.js'
+import { isUuid, type Db } from '../db/index.js'
+import { authenticate, touchKey } from '../db/principals.js'
+import { findTenant } from '../db/tenants.js'
+import { deliveryNotFound, forbidden, needsEveryTenant, tenantNotFound, unauthorized } from '../errors.js'
+import { ROUTE_ACCESS, type RouteAccess } from './route-access.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The principal the presented API key belongs to. */
     principal: string
+    /** What it may do and see. */
+    access: Access
   }
   interface FastifyContextConfig {
     /** Route answers without an API key (health, docs). */
     public?: boolean
+    /** Set from ROUTE_ACCESS when the route is registered. */
+    access?: RouteAccess
   }
 }
 
@@ -23,17 +35,45 @@ function bearer(request: FastifyRequest): string | undefined {
 }
 
 async function authPlugin(app: FastifyInstance, opts: { db: Db }) {
+  const { db } = opts
   app.decorateRequest('principal', '')
+  app.decorateRequest('access', null as unknown as Access)
+
+  app.addHook('onRoute', (route) => {
+    if (route.config?.public || route.schema?.hide) return
+    const operationId = route.schema?.operationId
+    const rule = operationId === undefined ? undefined : ROUTE_ACCESS[operationId]
+    if (!rule) throw new Error(`${String(route.method)} ${route.url} declares no access: add its operationId to src/api/route-access.ts`)
+    route.config = { ...route.config, access: rule }
+  })
+
   app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.config.public || request.is404 || request.url.startsWith('/docs')) return
     const key = bearer(request)
-    const principal = key ? await authenticate(opts.db, key) : undefined
-    if (!principal) {
+    const holder = key ? await authenticate(db, key) : undefined
+    if (!holder) {
       // Set here, not by the error handler: it clears only content-type and content-length.
       reply.header('www-authenticate', 'Bearer')
       throw unauthorized(key !== undefined)
     }
-    request.principal = principal
+    request.principal = holder.principal
+    request.access = accessOf(holder)
+    void touchKey(db, holder.keyId).catch((err: unknown) => request.log.warn({ err }, 'key use not recorded'))
+
+    const rule = request.routeOptions.config.access
+    if (!rule) throw forbidden('admin') // not reached: every route has a rule
+    if (rule.scope !== null && !hasScope(request.access, rule.scope)) throw forbidden(rule.scope)
+    if (rule.everyTenant && !seesEveryTenant(request.access.visible)) throw needsEveryTenant()
+    const params = request.params as { id?: string }
+    if (rule.tenant && params.id !== undefined) {
+      const tenant = await findTenant(db, params.id)
+      if (tenant && !canSee(request.access.visible, tenant.id)) throw tenantNotFound(params.id)
+    }
+    if (rule.delivery && params.id !== undefined && isUuid(params.id)) {
+      const delivery = await deliveryTenant(db, params.id)
+      const visible = delivery && (delivery.tenant_id === null ? seesEveryTenant(request.access.visible) : canSee(request.access.visible, delivery.tenant_id))
+      if (delivery && !visible) throw deliveryNotFound(params.id)
+    }
   })
 }
 

@@ -91,7 +91,7 @@ const tenantsRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db, conf
     },
     async (request) => {
       const { state, plan, limit = 20, cursor } = request.query // the schema's default, for the type (ajv applies it)
-      const page = await listTenants(db, { state, plan, limit, after: decodeCursor(cursor) })
+      const page = await listTenants(db, { state, plan, limit, after: decodeCursor(cursor), visible: request.access.visible })
       return { items: page.items.map(tenantResource), next_cursor: encodeCursor(page.last) }
     },
   )

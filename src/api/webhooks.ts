@@ -166,7 +166,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { config, 
       const { status, limit = 20, cursor } = request.query // the schema's default, for the type (ajv applies it)
       const before = decodeCursor(cursor)
       const endpoint = await getEndpoint(db, request.params.id)
-      const page = await pageDeliveries(db, endpoint.id, { status, limit, before })
+      const page = await pageDeliveries(db, endpoint.id, { status, limit, before, visible: request.access.visible })
       return { items: page.items.map(deliveryResource), next_cursor: encodeCursor(page.last) }
     },
   )

@@ -1,29 +1,12 @@
-// API keys: only a SHA-256 of each key is stored. Keys are 32 random bytes, so a
-// fast hash is enough (no password stretching needed) and lookups stay indexed.
-import { createHash, randomBytes } from 'node:crypto'
+// The bootstrap key of the `admin` principal (every scope, every tenant):
+// LANDLORD_ADMIN_KEY, or one generated at the first start.
 import { sql } from 'kysely'
 import type { Db } from './index.js'
+import { generateKey, hashKey } from './principals.js'
+
+export { hashKey }
 
 export const ADMIN_PRINCIPAL = 'admin'
-
-export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex')
-}
-
-export function generateKey(): string {
-  return `ll_${randomBytes(32).toString('base64url')}`
-}
-
-/** The principal a presented key belongs to, or undefined. */
-export async function authenticate(db: Db, key: string): Promise<string | undefined> {
-  const row = await db
-    .selectFrom('api_keys')
-    .select('principal')
-    .where('key_hash', '=', hashKey(key))
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst()
-  return row?.principal
-}
 
 /**
  * Makes sure an admin key exists. With LANDLORD_ADMIN_KEY set, its hash is

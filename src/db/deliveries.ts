@@ -3,7 +3,7 @@
 // webhooks/deliver.ts; the ordering rule is also here, in the claim's SQL,
 // because it must hold in the one statement that takes the delivery.
 import { sql, type Insertable, type Selectable, type Transaction } from 'kysely'
-import { isUuid, type Db } from './index.js'
+import { isUuid, type Db, type TenantVisibility } from './index.js'
 import type { Database, DeliveryStatus, OutboxTable, WebhookAttemptTable, WebhookDeliveryTable } from './schema.js'
 
 export type Delivery = Selectable<WebhookDeliveryTable>
@@ -187,6 +187,11 @@ export async function failOpenDeliveries(db: Db, endpointId: string, reason: str
 // An id that is no uuid matches nothing: Postgres would refuse the cast.
 
 /** Locks a delivery whose endpoint was not deleted. */
+/** The tenant a delivery is for (null: a fleet event), or undefined when there is no such delivery. */
+export async function deliveryTenant(db: Db, id: string): Promise<{ tenant_id: string | null } | undefined> {
+  return db.selectFrom('webhook_deliveries').select('tenant_id').where('id', '=', id).executeTakeFirst()
+}
+
 export async function lockDelivery(trx: Transaction<Database>, id: string): Promise<Delivery | undefined> {
   if (!isUuid(id)) return undefined
   return trx
@@ -214,6 +219,8 @@ export interface DeliveryFilter {
   limit: number
   /** The `seq` of the last delivery of the previous page. */
   before?: string
+  /** Only deliveries of tenants this principal may see (fleet events: only with every tenant). */
+  visible?: TenantVisibility
 }
 
 /** One keyset page of an endpoint's deliveries, newest first, each with its attempts. */
@@ -226,6 +233,9 @@ export async function pageDeliveries(db: Db, endpointId: string, filter: Deliver
     .limit(filter.limit + 1)
   if (filter.status !== undefined) q = q.where('status', '=', filter.status)
   if (filter.before !== undefined) q = q.where('seq', '<', filter.before)
+  const v = filter.visible
+  if (v && v.denied.length > 0) q = q.where((eb) => eb.or([eb('tenant_id', 'is', null), eb('tenant_id', 'not in', [...v.denied])]))
+  if (v && !v.all) q = v.granted.length > 0 ? q.where('tenant_id', 'in', [...v.granted]) : q.where(sql<boolean>`false`)
   const rows = await q.execute()
   const items = rows.slice(0, filter.limit)
   const attempts = items.length

@@ -42,3 +42,13 @@ export function withDatabase(raw: string, database: string): string {
 export function databaseName(raw: string): string {
   return decodeURIComponent(new URL(raw).pathname.slice(1))
 }
+
+/**
+ * Which tenants a principal may see: every tenant (`all`) less `denied`, or
+ * only `granted` less `denied`. Undefined where a caller sees everything.
+ */
+export interface TenantVisibility {
+  all: boolean
+  granted: readonly string[]
+  denied: readonly string[]
+}

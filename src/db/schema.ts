@@ -216,8 +216,31 @@ export interface ApiKeyTable {
   key_hash: string
   /** Made from LANDLORD_ADMIN_KEY, or generated at first start. */
   bootstrap: Generated<boolean>
+  name: string | null
+  expires_at: Date | null
+  /** Updated at most once a minute. */
+  last_used_at: Date | null
   created_at: Timestamp
   revoked_at: Date | null
+}
+
+export interface PrincipalTable {
+  name: string
+  scopes: string[]
+  /** Granted every tenant (`*`), less its denials. */
+  all_tenants: Generated<boolean>
+  main_tenant: string | null
+  /** Why the main tenant was cleared (it was wiped), until another is set. */
+  main_tenant_lost: string | null
+  description: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface PrincipalTenantTable {
+  principal: string
+  tenant_id: string
+  created_at: Timestamp
 }
 
 export interface SettingTable {
@@ -241,6 +264,9 @@ export interface Database {
   landlord_settings: SettingTable
   fleet_migrations: FleetMigrationTable
   fleet_migration_tenants: FleetMigrationTenantTable
+  principals: PrincipalTable
+  principal_grants: PrincipalTenantTable
+  principal_denials: PrincipalTenantTable
 }
 
 export type Tenant = Selectable<TenantTable>
@@ -250,3 +276,5 @@ export type TenantEvent = Selectable<TenantEventTable>
 export type NewOutboxRow = Insertable<OutboxTable>
 export type FleetRun = Selectable<FleetMigrationTable>
 export type FleetItem = Selectable<FleetMigrationTenantTable>
+export type Principal = Selectable<PrincipalTable>
+export type ApiKey = Selectable<ApiKeyTable>

@@ -3,7 +3,7 @@
 // Transaction, so no lock can outlive its unit of work).
 import { sql, type Kysely, type Transaction } from 'kysely'
 import { tenantNotFound } from '../errors.js'
-import { isUuid } from './index.js'
+import { isUuid, type TenantVisibility } from './index.js'
 import type { Database, NewTenant, Tenant, TenantEvent, TenantUpdate } from './schema.js'
 
 type Conn = Kysely<Database> | Transaction<Database>
@@ -106,6 +106,8 @@ export async function unchangedSince(db: Conn, states: readonly Tenant['state'][
 export interface TenantFilter {
   state?: string
   plan?: string
+  /** Only what this principal may see (default: everything). */
+  visible?: TenantVisibility
   limit: number
   /** The `seq` of the last tenant of the previous page. */
   after?: string
@@ -117,6 +119,9 @@ export async function listTenants(db: Conn, filter: TenantFilter): Promise<{ ite
   if (filter.state !== undefined) q = q.where('state', '=', filter.state as Tenant['state'])
   if (filter.plan !== undefined) q = q.where('plan', '=', filter.plan)
   if (filter.after !== undefined) q = q.where('seq', '>', filter.after)
+  const v = filter.visible
+  if (v && v.denied.length > 0) q = q.where('id', 'not in', [...v.denied])
+  if (v && !v.all) q = v.granted.length > 0 ? q.where('id', 'in', [...v.granted]) : q.where(sql<boolean>`false`)
   const rows = await q.execute()
   const items = rows.slice(0, filter.limit)
   return { items, last: rows.length > filter.limit ? items[items.length - 1]?.seq : undefined }

@@ -8,6 +8,7 @@ import { initialTransition, transition } from 'xstate'
 import type { Db } from '../db/index.js'
 import { appendEvent } from '../db/history.js'
 import { writeOutbox } from '../db/outbox.js'
+import { forgetTenant } from '../db/principals.js'
 import type { Database, NewOutboxRow, Tenant, TenantUpdate } from '../db/schema.js'
 import { getLockedTenant, insertTenant, saveTenant } from '../db/tenants.js'
 import { concurrentChange, eventNotAllowed, invalidSlug, legalHoldBlocks, retentionExpired, slugTaken, type LandlordError } from '../errors.js'
@@ -204,6 +205,8 @@ export async function applyEvent(db: Db, ref: string, event: LifecycleEvent, opt
       data: { ...eventData(event), ...opts.data },
     })
     await writeOutbox(trx, outboxRows(updated, actions))
+    // Gone for good: no grant, denial or main tenant may point at it any more.
+    if (state === 'wiped') await forgetTenant(trx, tenant.id, tenant.slug)
     return updated
   })
 }

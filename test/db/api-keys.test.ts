@@ -1,6 +1,9 @@
 // The bootstrap admin key: only its hash is stored; a generated one is shown once.
 import t from 'tap'
-import { authenticate, ensureAdminKey, hashKey } from '../../src/db/api-keys.js'
+import { ensureAdminKey, hashKey } from '../../src/db/api-keys.js'
+import { authenticate as authenticateKey } from '../../src/db/principals.js'
+
+const authenticate = async (db: Parameters<typeof authenticateKey>[0], key: string) => (await authenticateKey(db, key))?.principal
 import { ADMIN_KEY, setup } from '../helpers.js'
 
 t.test('bootstrap keys', async (t) => {
@@ -30,7 +33,7 @@ t.test('bootstrap keys', async (t) => {
     const generated = a ?? b
     t.ok(generated, 'one start generated a key')
     t.ok(a === undefined || b === undefined, 'only one of two racing starts did')
-    t.match(generated, /^ll_[A-Za-z0-9_-]{43}$/)
+    t.match(generated, /^landlord_[A-Za-z0-9_-]{43}$/)
     t.equal(await authenticate(db, generated!), 'admin')
     t.equal(await ensureAdminKey(db, undefined), undefined, 'later starts print nothing')
   })

@@ -1,0 +1,74 @@
+// The one place that says who may call each route, by operationId: the scope
+// it needs, and whether it acts on one tenant (`tenant`: the `:id` parameter
+// must be a tenant the principal may see, else 404 as if it did not exist),
+// on a webhook delivery (`delivery`: the same, for the delivery's tenant), or
+// on the whole fleet (`everyTenant`: only a principal granted every tenant
+// with no denial). `null`: any valid key (GET /me). A route missing here
+// fails at start: access is denied by default.
+import type { Scope } from '../access/scopes.js'
+
+export interface RouteAccess {
+  scope: Scope | null
+  tenant?: true
+  delivery?: true
+  everyTenant?: true
+}
+
+const tenantRoute = (scope: Scope): RouteAccess => ({ scope, tenant: true })
+
+export const ROUTE_ACCESS: Record<string, RouteAccess> = {
+  metrics: { scope: 'tenants:read' },
+  getMe: { scope: null },
+
+  createTenant: { scope: 'tenants:write' },
+  listTenants: { scope: 'tenants:read' },
+  getTenant: tenantRoute('tenants:read'),
+  getTenantStatus: tenantRoute('tenants:read'),
+  listTenantEvents: tenantRoute('tenants:read'),
+  getConnection: tenantRoute('tenants:read'),
+
+  suspendTenant: tenantRoute('lifecycle'),
+  resumeTenant: tenantRoute('lifecycle'),
+  hibernateTenant: tenantRoute('lifecycle'),
+  wakeTenant: tenantRoute('lifecycle'),
+  retryTenant: tenantRoute('lifecycle'),
+
+  decommissionTenant: tenantRoute('tenants:delete'),
+  restoreTenant: tenantRoute('tenants:delete'),
+  placeLegalHold: tenantRoute('tenants:delete'),
+  releaseLegalHold: tenantRoute('tenants:delete'),
+
+  issueCredentials: tenantRoute('credentials'),
+  rotateCredentials: tenantRoute('credentials'),
+
+  createWebhookEndpoint: { scope: 'webhooks' },
+  listWebhookEndpoints: { scope: 'webhooks' },
+  getWebhookEndpoint: { scope: 'webhooks' },
+  updateWebhookEndpoint: { scope: 'webhooks' },
+  deleteWebhookEndpoint: { scope: 'webhooks' },
+  listWebhookDeliveries: { scope: 'webhooks' },
+  retryWebhookDelivery: { scope: 'webhooks', delivery: true },
+
+  startFleetMigration: { scope: 'migrations', everyTenant: true },
+  listFleetMigrations: { scope: 'migrations', everyTenant: true },
+  getFleetMigration: { scope: 'migrations', everyTenant: true },
+  listFleetMigrationTenants: { scope: 'migrations', everyTenant: true },
+  retryFleetMigration: { scope: 'migrations', everyTenant: true },
+  cancelFleetMigration: { scope: 'migrations', everyTenant: true },
+  getFleetSchema: { scope: 'migrations', everyTenant: true },
+
+  createPrincipal: { scope: 'admin' },
+  listPrincipals: { scope: 'admin' },
+  getPrincipal: { scope: 'admin' },
+  updatePrincipal: { scope: 'admin' },
+  deletePrincipal: { scope: 'admin' },
+  createKey: { scope: 'admin' },
+  listKeys: { scope: 'admin' },
+  revokeKey: { scope: 'admin' },
+  grantTenant: { scope: 'admin' },
+  revokeGrant: { scope: 'admin' },
+  denyTenant: { scope: 'admin' },
+  removeDenial: { scope: 'admin' },
+  getGrants: { scope: 'admin' },
+  setMainTenant: { scope: 'admin' },
+}
