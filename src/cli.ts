@@ -5,7 +5,9 @@ import { UnreachableError } from './compose.js'
 import { ConfigError, loadConfig } from './config.js'
 import { parseArgs } from 'node:util'
 import { SingleBar } from 'cli-progress'
-import { closeOnSignals, migrate, migrateFleet, migrateSecrets, run, type FleetProgress, type Mode } from './main.js'
+import { createKey, keysOf, listPrincipals, revokePrincipalKey } from './access/principals.js'
+import { verifyAudit } from './db/audit.js'
+import { closeOnSignals, migrate, migrateFleet, migrateSecrets, run, withControlPlane, type FleetProgress, type Mode } from './main.js'
 import { VaultError } from './secrets/vault-client.js'
 import { LandlordError } from './errors.js'
 
@@ -21,6 +23,16 @@ const USAGE = `usage: landlord [command]
             folder's head (or --target), with this process's workers; shows
             progress and a summary, exits 1 if any tenant failed. Ctrl-C stops
             scheduling; tenants already migrating finish
+  principals list
+            every principal, its scopes and whether it may act on every tenant
+  keys create <principal> [--name N] [--expires-at ISO-8601]
+            a new API key for the principal, printed once
+  keys list <principal>
+            its keys: ids, names, last use, expiry (never the keys)
+  keys revoke <principal> <key id>
+            revoke a key, at once
+  audit verify
+            walk the audit trail's hash chain; exits 1 naming the first bad row
   secrets migrate --to vault [--json]
             move every tenant from the local secrets backend to Vault (run with
             SECRETS_BACKEND=vault and the old LANDLORD_MASTER_KEY); idempotent
@@ -62,6 +74,25 @@ async function main(argv: string[]): Promise<void> {
     }
     return
   }
+  if (command === 'audit') {
+    if (argv[1] !== 'verify') usage('expected "audit verify"')
+    const report = await withControlPlane(config, (db) => verifyAudit(db))
+    if (report.broken) {
+      process.stderr.write(`landlord: audit chain broken at row ${report.broken.seq}: ${report.broken.reason}\n`)
+      process.exitCode = 1
+    } else process.stdout.write(`audit chain intact: ${report.rows} rows\n`)
+    return
+  }
+  if (command === 'principals') {
+    if (argv[1] !== 'list') usage('expected "principals list"')
+    const rows = await withControlPlane(config, (db) => listPrincipals(db))
+    process.stdout.write(table(['NAME', 'SCOPES', 'ALL TENANTS'], rows.map((p) => [p.name, p.scopes.join(','), p.all_tenants ? 'yes' : 'no'])))
+    return
+  }
+  if (command === 'keys') {
+    await keysCommand(config, argv.slice(1))
+    return
+  }
   if (command === 'migrate-fleet') {
     process.exitCode = await migrateFleetCommand(config, argv.slice(1))
     return
@@ -71,6 +102,41 @@ async function main(argv: string[]): Promise<void> {
     process.exit(2)
   }
   closeOnSignals(await run(config, command as Mode))
+}
+
+/** Columns padded to their widest cell. */
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
+  return `${[line(head), ...rows.map(line)].join('\n')}\n`
+}
+
+async function keysCommand(config: ReturnType<typeof loadConfig>, args: string[]): Promise<void> {
+  const [sub, principal, ...rest] = args
+  if (!principal || !['create', 'list', 'revoke'].includes(sub ?? '')) usage('expected "keys create|list|revoke <principal> ..."')
+  if (sub === 'create') {
+    let values
+    try {
+      ;({ values } = parseArgs({ args: rest, options: { name: { type: 'string' }, 'expires-at': { type: 'string' } } }))
+    } catch (err) {
+      usage((err as Error).message)
+    }
+    const expires = values['expires-at']
+    if (expires !== undefined && Number.isNaN(Date.parse(expires))) usage(`--expires-at: expected an ISO 8601 date, got "${expires}"`)
+    const k = await withControlPlane(config, (db) => createKey(db, principal, { name: values.name, expires_at: expires }))
+    // The key goes to stdout alone on its line, for scripts; it is never shown again.
+    process.stderr.write(`key ${k.id} for ${principal}${k.expires_at ? `, expires ${k.expires_at.toISOString()}` : ''}; it is shown only now:\n`)
+    process.stdout.write(`${k.key}\n`)
+  } else if (sub === 'list') {
+    const keys = await withControlPlane(config, (db) => keysOf(db, principal))
+    const when = (d: Date | null) => d?.toISOString() ?? '-'
+    process.stdout.write(table(['ID', 'NAME', 'CREATED', 'LAST USED', 'EXPIRES', 'REVOKED'], keys.map((k) => [k.id, k.name ?? '-', when(k.created_at), when(k.last_used_at), when(k.expires_at), when(k.revoked_at)])))
+  } else {
+    const keyId = rest[0]
+    if (!keyId) usage('expected "keys revoke <principal> <key id>"')
+    await withControlPlane(config, (db) => revokePrincipalKey(db, principal, keyId))
+    process.stdout.write(`key ${keyId} of ${principal} revoked\n`)
+  }
 }
 
 /** Usage errors exit 2, like the other commands'. */

@@ -6,7 +6,7 @@ import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { compose, prepareControlPlane } from './compose.js'
 import type { Config } from './config.js'
-import { createDb } from './db/index.js'
+import { createDb, type Db } from './db/index.js'
 import { serveWorkerMetrics } from './jobs/metrics-server.js'
 import { createLogger } from './log.js'
 import { cancelFleetMigration, describeFleetMigration, startFleetMigration, type FleetRequest } from './fleet/runs.js'
@@ -44,6 +44,16 @@ export async function migrateSecrets(config: Config, onProgress: (done: number, 
     return await migrateToVault(landlord.db, landlord.secrets, landlord.masterKey, onProgress)
   } finally {
     await landlord.close()
+  }
+}
+
+/** Runs `fn` on the control-plane database alone (operator commands that need nothing else). */
+export async function withControlPlane<T>(config: Config, fn: (db: Db) => Promise<T>): Promise<T> {
+  const db = createDb(config.databaseUrl)
+  try {
+    return await fn(db)
+  } finally {
+    await db.destroy()
   }
 }
 

@@ -101,7 +101,7 @@ t.test('start: creates the control database, serves the API, onboards a tenant, 
     () => `readiness; stderr: ${run.err()}`,
   )
   // No key was configured: one was generated and printed once.
-  const key = /\n {2}(ll_\S+)\n/.exec(run.out())?.[1]
+  const key = /\n {2}(landlord_\S+)\n/.exec(run.out())?.[1]
   t.ok(key, 'the generated admin key is printed')
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
   const created = await fetch(`${base}/tenants`, { method: 'POST', headers, body: JSON.stringify({ slug: 'acme' }) })

@@ -16,6 +16,7 @@ import credentials from './credentials.js'
 import webhooks from './webhooks.js'
 import fleet from './fleet.js'
 import principals from './principals.js'
+import { auditPlugin, auditRoutes } from './audit.js'
 
 export const API_VERSION = '0.1.0'
 
@@ -35,6 +36,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // JSON parsing and the text, depth and unexpected-body checks every route shares.
   await app.register(input)
   await app.register(auth, { db: deps.db })
+  await app.register(auditPlugin, { db: deps.db })
   await app.register(idempotency, { db: deps.db })
   await app.register(swagger, {
     openapi: {
@@ -70,5 +72,6 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(webhooks, deps)
   await app.register(fleet, deps)
   await app.register(principals, deps)
+  await app.register(auditRoutes, deps)
   return app
 }

@@ -11,6 +11,7 @@ import { isUuid, type Db } from '../db/index.js'
 import { authenticate, touchKey } from '../db/principals.js'
 import { findTenant } from '../db/tenants.js'
 import { deliveryNotFound, forbidden, needsEveryTenant, tenantNotFound, unauthorized } from '../errors.js'
+import { isStorableText } from './json-inspect.js'
 import { ROUTE_ACCESS, type RouteAccess } from './route-access.js'
 
 declare module 'fastify' {
@@ -19,6 +20,8 @@ declare module 'fastify' {
     principal: string
     /** What it may do and see. */
     access: Access
+    /** The tenant a tenant route acts on, for the audit row. */
+    auditTenant: { id: string; slug: string } | null
   }
   interface FastifyContextConfig {
     /** Route answers without an API key (health, docs). */
@@ -38,6 +41,7 @@ async function authPlugin(app: FastifyInstance, opts: { db: Db }) {
   const { db } = opts
   app.decorateRequest('principal', '')
   app.decorateRequest('access', null as unknown as Access)
+  app.decorateRequest('auditTenant', null)
 
   app.addHook('onRoute', (route) => {
     if (route.config?.public || route.schema?.hide) return
@@ -65,9 +69,12 @@ async function authPlugin(app: FastifyInstance, opts: { db: Db }) {
     if (rule.scope !== null && !hasScope(request.access, rule.scope)) throw forbidden(rule.scope)
     if (rule.everyTenant && !seesEveryTenant(request.access.visible)) throw needsEveryTenant()
     const params = request.params as { id?: string }
+    // Text Postgres cannot store (NUL, lone surrogates) is refused as a 400 by the input plugin, later.
+    if (params.id !== undefined && !isStorableText(params.id)) return
     if (rule.tenant && params.id !== undefined) {
       const tenant = await findTenant(db, params.id)
       if (tenant && !canSee(request.access.visible, tenant.id)) throw tenantNotFound(params.id)
+      if (tenant) request.auditTenant = { id: tenant.id, slug: tenant.slug }
     }
     if (rule.delivery && params.id !== undefined && isUuid(params.id)) {
       const delivery = await deliveryTenant(db, params.id)

@@ -71,4 +71,5 @@ export const ROUTE_ACCESS: Record<string, RouteAccess> = {
   removeDenial: { scope: 'admin' },
   getGrants: { scope: 'admin' },
   setMainTenant: { scope: 'admin' },
+  listAudit: { scope: 'admin' },
 }

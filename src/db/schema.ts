@@ -224,6 +224,24 @@ export interface ApiKeyTable {
   revoked_at: Date | null
 }
 
+export interface AuditLogTable {
+  seq: string
+  at: Date
+  principal: string | null
+  key_id: string | null
+  tenant_id: string | null
+  tenant: string | null
+  action: string
+  request_id: string | null
+  route: string | null
+  status: number | null
+  outcome: string
+  source: string | null
+  data: Record<string, unknown>
+  prev_hash: string
+  hash: string
+}
+
 export interface PrincipalTable {
   name: string
   scopes: string[]
@@ -264,6 +282,7 @@ export interface Database {
   landlord_settings: SettingTable
   fleet_migrations: FleetMigrationTable
   fleet_migration_tenants: FleetMigrationTenantTable
+  audit_log: AuditLogTable
   principals: PrincipalTable
   principal_grants: PrincipalTenantTable
   principal_denials: PrincipalTenantTable
