@@ -102,6 +102,10 @@ export interface Config {
    * default PT1H): a tenant's own function or trigger must not hold a migration forever.
    */
   readonly tenantMigrationTimeoutMs: number
+  /** Requests one API key (or one address without a key) may make per window (RATE_LIMIT_MAX, default 1000). */
+  readonly rateLimitMax: number
+  /** The rate limit's window (RATE_LIMIT_WINDOW, default 1m). */
+  readonly rateLimitWindowMs: number
   /** pino level (LOG_LEVEL, default info). */
   readonly logLevel: string
 }
@@ -289,6 +293,8 @@ export function loadConfig(env: Env = process.env): Config {
     fleetConnectionSharePct: integer(env, 'FLEET_MIGRATION_CONNECTION_SHARE', 50, 1, 100),
     fleetQuarantineAfter: integer(env, 'FLEET_QUARANTINE_AFTER', 3, 1, 100),
     tenantMigrationTimeoutMs: isoDuration(env, 'TENANT_MIGRATION_TIMEOUT', 'PT1H'),
+    rateLimitMax: integer(env, 'RATE_LIMIT_MAX', 1000, 1, 1_000_000),
+    rateLimitWindowMs: shortDuration(env, 'RATE_LIMIT_WINDOW', '1m'),
     logLevel,
   })
 }

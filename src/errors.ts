@@ -285,3 +285,8 @@ export const tenantNotGranted = (ref: string, principal: string) =>
 
 export const wildcardDenial = () =>
   new LandlordError('LANDLORD_INVALID_DENIAL', 400, 'Bad request', 'A denial names one tenant; "*" is for grants.')
+
+export const rateLimited = (retryAfterSeconds: number, max: number) =>
+  new LandlordError('LANDLORD_RATE_LIMITED', 429, 'Too many requests', `This API key made more than ${max} requests in the current window; retry in ${retryAfterSeconds} s.`, {
+    retry_after: retryAfterSeconds,
+  })

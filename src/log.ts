@@ -10,6 +10,17 @@ export const REDACT = [
   '*.key',
   'password',
   'secret',
+  'token',
+  'key',
+  // Connection strings may carry a password.
+  'connectionString',
+  '*.connectionString',
+  'databaseUrl',
+  '*.databaseUrl',
+  'tenantClusterUrl',
+  '*.tenantClusterUrl',
+  'redisUrl',
+  '*.redisUrl',
 ]
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

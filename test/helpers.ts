@@ -4,6 +4,7 @@
 // afterwards.
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
@@ -25,7 +26,7 @@ import { pollUntil } from '../src/poll.js'
 import type { SecretsBackend } from '../src/secrets/index.js'
 import { hardenCluster } from '../src/tenancy/cluster.js'
 import { quoteIdent } from '../src/tenancy/identifiers.js'
-import { PG_URL, REDIS_URL, cloneControlDatabase, names, recordId } from './setup-run.js'
+import { PG_URL, REDIS_URL, cloneControlDatabase, names, recordId, runLogFile } from './setup-run.js'
 import { startFakeVault } from './vault/fake-vault.js'
 
 export { PG_URL, REDIS_URL }
@@ -77,6 +78,10 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
   env = { ...(await backendEnv(t, env)), ...env }
   const id = uniqueId()
   const { control, tenantPrefix, queuePrefix } = names(id)
+  // Without a capture of its own, a harness logs to the run's log folder: the run's end scans it for secrets.
+  const logFile = logDestination ? undefined : runLogFile(id)
+  const logStream = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined
+  logDestination ??= logStream
   const processEnv: Record<string, string> = {
     DATABASE_URL: withDatabase(PG_URL, control),
     TENANT_CLUSTER_URL: PG_URL,
@@ -85,7 +90,7 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
     QUEUE_PREFIX: queuePrefix,
     LANDLORD_ADMIN_KEY: ADMIN_KEY,
     TENANT_MIGRATIONS_DIR: path.join(ROOT, 'tenant-migrations'),
-    LOG_LEVEL: logDestination ? 'debug' : 'silent',
+    LOG_LEVEL: logStream ? 'info' : logDestination ? 'debug' : 'silent',
     LANDLORD_MASTER_KEY: randomBytes(32).toString('base64'),
     JOB_ATTEMPTS: '3',
     JOB_BACKOFF: '50ms',
@@ -99,6 +104,7 @@ export async function setup(t: Test, env: Record<string, string> = {}, logDestin
     await close().catch((err: unknown) => errors.push(err))
     await cleanupQueues(config).catch((err: unknown) => errors.push(err))
     await cleanupCluster(config).catch((err: unknown) => errors.push(err))
+    if (logStream) await new Promise((resolve) => logStream.end(resolve))
     if (errors.length > 0) throw errors[0]
   })
   // Under tap's runner, a clone of the run's template; a file run alone migrates its own.

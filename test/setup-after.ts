@@ -1,5 +1,6 @@
 // tap "after" (package.json): drops this run's template, then fails the run if
-// any of its harnesses left a database, role or Redis key behind (removed now).
+// any of its harnesses left a database, role or Redis key behind (removed now),
+// or wrote a secret to its log.
 import { endRun } from './setup-run.js'
 
 const leftovers = await endRun()

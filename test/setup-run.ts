@@ -5,7 +5,7 @@
 // the run and its "after" (setup-after.ts) ends it. They and every test file
 // are children of one tap runner: its pid (our parent's) finds the run.
 import { randomBytes } from 'node:crypto'
-import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Redis } from 'ioredis'
@@ -39,6 +39,48 @@ export function currentRun(): TestRun | undefined {
     }
   }
   return cached ?? undefined
+}
+
+/** Where a harness of this run writes its log (scanned for secrets at the end); undefined outside tap's runner. */
+export function runLogFile(id: string): string | undefined {
+  if (!currentRun()) return undefined
+  const dir = path.join(runDir, 'logs')
+  mkdirSync(dir, { recursive: true })
+  return path.join(dir, `${id}.log`)
+}
+
+/**
+ * What must never be written to a log: API keys (generated ones and the
+ * tests' own), webhook secrets, SCRAM verifiers, Vault tokens, a password
+ * field that is not redacted, a URL holding a password.
+ */
+export const SECRET_PATTERNS: Array<[what: string, pattern: RegExp]> = [
+  ['an API key', /landlord_[A-Za-z0-9_-]{43}|test-admin-key-0123456789/],
+  ['a webhook secret', /whsec_[A-Za-z0-9+/=]{16,}/],
+  ['a SCRAM verifier', /SCRAM-SHA-256\$\d+:/],
+  ['a Vault token', /hvs\.[A-Za-z0-9]{20,}/],
+  ['a password field', /"password":"(?!\[redacted\])/],
+  ['a URL with a password', /[a-z]+:\/\/[^:/@\s"]+:(?!\*\*\*@)[^@\s"/]+@/],
+]
+
+/** Lines of this run's harness logs that hold a secret, named by file and line. */
+export function secretsInLogs(): string[] {
+  const dir = path.join(runDir, 'logs')
+  let files: string[]
+  try {
+    files = readdirSync(dir)
+  } catch {
+    return []
+  }
+  const found: string[] = []
+  for (const file of files) {
+    readFileSync(path.join(dir, file), 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        for (const [what, pattern] of SECRET_PATTERNS) if (pattern.test(line)) found.push(`${file}:${i + 1}: ${what}: ${line.slice(0, 200)}`)
+      })
+  }
+  return found
 }
 
 /** Adds a harness id to the run's list (one short append, atomic between processes). */
@@ -147,6 +189,8 @@ export async function endRun(): Promise<string[]> {
     })
     leftovers.push(...(await removeRedisKeys(new Set(ids.map((id) => names(id).queuePrefix)))))
   }
+  const secrets = secretsInLogs()
+  if (secrets.length > 0) leftovers.push(`secrets in the logs:\n${secrets.map((s) => `    ${s}`).join('\n')}`)
   rmSync(runDir, { recursive: true, force: true })
   return leftovers
 }

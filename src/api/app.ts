@@ -17,6 +17,8 @@ import webhooks from './webhooks.js'
 import fleet from './fleet.js'
 import principals from './principals.js'
 import { auditPlugin, auditRoutes } from './audit.js'
+import { declareRateLimits } from './openapi-headers.js'
+import rateLimit from './rate-limit.js'
 
 export const API_VERSION = '0.1.0'
 
@@ -35,6 +37,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(problem)
   // JSON parsing and the text, depth and unexpected-body checks every route shares.
   await app.register(input)
+  // Before auth: a flood of requests, with keys or without, is limited before any lookup.
+  await app.register(rateLimit, { redis: deps.redis, max: deps.config.rateLimitMax, windowMs: deps.config.rateLimitWindowMs, prefix: deps.config.queuePrefix })
   await app.register(auth, { db: deps.db })
   await app.register(auditPlugin, { db: deps.db })
   await app.register(idempotency, { db: deps.db })
@@ -61,6 +65,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         { name: 'health', description: 'Liveness, readiness and docs' },
       ],
     },
+    transformObject: (doc) => declareRateLimits(('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject) as Record<string, unknown>) as never,
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
 

@@ -1,5 +1,5 @@
 // The audit trail of the API: every mutating request (POST, PUT, PATCH,
-// DELETE) appends a row once answered, refused ones included, naming the
+// DELETE) appends a row before its answer leaves, refused ones included, naming the
 // principal and key, the tenant the route acted on, the request id, route,
 // status and source address. GET /audit (admin) reads the trail.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
@@ -18,8 +18,9 @@ import { Nullable } from './tenants.schemas.js'
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 async function auditTrail(app: FastifyInstance, opts: { db: Db }) {
-  app.addHook('onResponse', async (request, reply) => {
-    if (!MUTATING.has(request.method) || request.is404 || request.routeOptions.config.public) return
+  // onSend, not onResponse: a client that has its answer finds the row written.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (!MUTATING.has(request.method) || request.is404 || request.routeOptions.config.public) return payload
     const status = reply.statusCode
     await appendAudit(opts.db, {
       principal: request.principal || null,
@@ -33,6 +34,7 @@ async function auditTrail(app: FastifyInstance, opts: { db: Db }) {
       outcome: status < 400 ? 'ok' : status < 500 ? 'refused' : 'failed',
       source: request.ip,
     }).catch((err: unknown) => request.log.error({ err }, 'audit row not written'))
+    return payload
   })
 }
 
