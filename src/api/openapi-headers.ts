@@ -15,14 +15,14 @@ const UNLIMITED = new Set(['healthz', 'readyz'])
 
 export function declareRateLimits(doc: Json): Json {
   const components = (doc.components ??= {}) as Json
-  components.headers = { ...((components.headers as Json | undefined) ?? {}), ...HEADERS, 'Retry-After': intHeader('Seconds to wait before retrying') }
+  components.headers = { ...((components.headers) ?? {}), ...HEADERS, 'Retry-After': intHeader('Seconds to wait before retrying') }
   const ref = (name: string) => ({ $ref: `#/components/headers/${name}` })
   const limitHeaders = Object.fromEntries(Object.keys(HEADERS).map((h) => [h, ref(h)]))
   for (const item of Object.values((doc.paths ?? {}) as Record<string, Record<string, Json>>)) {
     for (const op of Object.values(item)) {
       if (UNLIMITED.has(op.operationId as string)) continue
       const responses = (op.responses ?? {}) as Record<string, Json>
-      for (const response of Object.values(responses)) response.headers = { ...((response.headers as Json | undefined) ?? {}), ...limitHeaders }
+      for (const response of Object.values(responses)) response.headers = { ...((response.headers) ?? {}), ...limitHeaders }
       const problem = responses['401']
       if (problem && !responses['429']) {
         responses['429'] = { description: 'Too many requests for this API key', content: problem.content, headers: { ...limitHeaders, 'Retry-After': ref('Retry-After') } }
