@@ -29,6 +29,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       ADD COLUMN expires_at timestamptz,
       ADD COLUMN last_used_at timestamptz,
       ADD CONSTRAINT api_keys_principal FOREIGN KEY (principal) REFERENCES principals (name) ON DELETE CASCADE`.execute(db)
+  // An endpoint receives only the events of tenants its creator may see (none of the config endpoint's limits: it has no owner).
+  await sql`ALTER TABLE webhook_endpoints ADD COLUMN owner text`.execute(db)
   for (const table of ['principal_grants', 'principal_denials']) {
     await sql`
       CREATE TABLE ${sql.table(table)} (
@@ -42,6 +44,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP TABLE IF EXISTS principal_denials, principal_grants`.execute(db)
+  await sql`ALTER TABLE webhook_endpoints DROP COLUMN owner`.execute(db)
   await sql`ALTER TABLE api_keys DROP CONSTRAINT api_keys_principal, DROP COLUMN name, DROP COLUMN expires_at, DROP COLUMN last_used_at`.execute(db)
   await sql`DROP TABLE IF EXISTS principals`.execute(db)
 }

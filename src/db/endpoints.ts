@@ -34,13 +34,24 @@ export async function listEndpoints(db: Db): Promise<Endpoint[]> {
   return db.selectFrom('webhook_endpoints').selectAll().where('deleted_at', 'is', null).orderBy('created_at').execute()
 }
 
-/** Endpoints that want events of `type`, enabled or not (a disabled one holds its deliveries). */
-export async function subscribedEndpointIds(db: Db, type: string): Promise<string[]> {
+/**
+ * Endpoints that want events of `type`, enabled or not (a disabled one holds
+ * its deliveries), and whose owner may see `tenantId` (a fleet event, null:
+ * only an owner granted every tenant with no denial; an endpoint of a deleted
+ * principal: nothing).
+ */
+export async function subscribedEndpointIds(db: Db, type: string, tenantId: string | null): Promise<string[]> {
   const rows = await db
-    .selectFrom('webhook_endpoints')
-    .select('id')
-    .where('deleted_at', 'is', null)
-    .where((eb) => eb.or([eb('event_types', 'is', null), eb(sql.val(type), '=', eb.fn.any('event_types'))]))
+    .selectFrom('webhook_endpoints as e')
+    .select('e.id')
+    .where('e.deleted_at', 'is', null)
+    .where((eb) => eb.or([eb('e.event_types', 'is', null), eb(sql.val(type), '=', eb.fn.any('e.event_types'))]))
+    .where(sql<boolean>`(e.owner IS NULL OR EXISTS (
+      SELECT 1 FROM principals p WHERE p.name = e.owner AND CASE
+        WHEN ${tenantId}::uuid IS NULL THEN p.all_tenants AND NOT EXISTS (SELECT 1 FROM principal_denials d WHERE d.principal = p.name)
+        ELSE NOT EXISTS (SELECT 1 FROM principal_denials d WHERE d.principal = p.name AND d.tenant_id = ${tenantId}::uuid)
+             AND (p.all_tenants OR EXISTS (SELECT 1 FROM principal_grants g WHERE g.principal = p.name AND g.tenant_id = ${tenantId}::uuid))
+        END))`)
     .execute()
   return rows.map((r) => r.id)
 }

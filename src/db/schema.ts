@@ -149,6 +149,8 @@ export interface WebhookEndpointTable {
   secret: Buffer
   /** 'config' for the endpoint BILLING_WEBHOOK_URL defines. */
   managed_by: string | null
+  /** The principal that registered it: it receives only what that principal may see. Null: everything. */
+  owner: Generated<string | null>
   enabled: Generated<boolean>
   disabled_at: Date | null
   disabled_reason: string | null

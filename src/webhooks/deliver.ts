@@ -46,7 +46,7 @@ export async function fanOut(db: Db, outboxId: string): Promise<FollowUp[]> {
     const event = await lockEvent(trx, outboxId)
     if (!event || event.kind !== 'webhook' || event.fanned_out_at !== null) return []
     // Disabled endpoints get their deliveries too: held, not attempted, until enabled again.
-    const created = await insertDeliveries(trx, event, await subscribedEndpointIds(trx, event.name))
+    const created = await insertDeliveries(trx, event, await subscribedEndpointIds(trx, event.name, event.tenant_id))
     await markFannedOut(trx, event.id)
     return created.map((id) => ({ deliveryId: id }))
   })

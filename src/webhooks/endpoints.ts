@@ -90,6 +90,7 @@ export async function createEndpoint(
       event_types: input.event_types ?? null,
       secret: sealSecret(masterKey, id, secret),
       managed_by: null,
+      owner: actor,
     })
     await recordEndpointEvent(trx, id, 'created', actor, { url })
     return { endpoint, secret }

@@ -7,7 +7,7 @@
 import t from 'tap'
 import { SCOPES } from '../../src/access/scopes.js'
 import { ROUTE_ACCESS } from '../../src/api/route-access.js'
-import { auth, setup } from '../helpers.js'
+import { auth, setup, waitFor } from '../helpers.js'
 
 interface Operation {
   method: string
@@ -102,6 +102,22 @@ t.test('access control', async (t) => {
     const after = await call('GET', `/tenants?cursor=${adminPage.next_cursor}`, as(onlyA))
     t.same(after.json<{ items: unknown[] }>().items, [])
     t.equal((await db.selectFrom('tenants').select('state').where('id', '=', b.id).executeTakeFirstOrThrow()).state, 'active', 'B untouched')
+  })
+
+  await t.test("an endpoint receives only the events of tenants its creator may see", async (t) => {
+    const ep = await call('POST', '/webhook-endpoints', as(onlyA), { url: 'http://127.0.0.1:9/hook' })
+    t.equal(ep.statusCode, 201)
+    const endpointId = ep.json<{ id: string }>().id
+    for (const slug of ['tenant_a', 'tenant_b']) t.equal((await call('POST', `/tenants/${slug}/rotate-credentials`, auth)).statusCode, 202)
+    const deliveries = await waitFor(async () => {
+      const rows = await db.selectFrom('webhook_deliveries').select(['tenant_id', 'event_type']).where('endpoint_id', '=', endpointId).execute()
+      const fannedOut = await db.selectFrom('outbox').select('id').where('name', '=', 'tenant.credentials_rotated').where('fanned_out_at', 'is not', null).execute()
+      return fannedOut.length === 2 ? rows : undefined
+    })
+    t.same(deliveries, [{ tenant_id: a.id, event_type: 'tenant.credentials_rotated' }], "B's event never reaches A's endpoint")
+    const listed = (await call('GET', `/webhook-endpoints/${endpointId}/deliveries`, as(onlyA))).json<{ items: Array<{ tenant_id: string }> }>().items
+    t.same(listed.map((d) => d.tenant_id), [a.id])
+    t.equal((await call('DELETE', `/webhook-endpoints/${endpointId}`, as(onlyA))).statusCode, 204)
   })
 
   await t.test('a revoked grant or key takes effect on the next request', async (t) => {
