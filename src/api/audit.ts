@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { canSee } from '../access/access.js'
 import { appendAudit, pageAudit } from '../db/audit.js'
 import type { Db } from '../db/index.js'
 import { findTenant } from '../db/tenants.js'
@@ -83,8 +84,9 @@ export const auditRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { db 
     async (request) => {
       const { tenant: ref, principal, limit = 100, cursor } = request.query
       const tenant = ref === undefined ? undefined : await findTenant(db, ref)
-      if (ref !== undefined && !tenant) throw tenantNotFound(ref)
-      const page = await pageAudit(db, { tenantId: tenant?.id, principal, limit, before: decodeCursor(cursor) })
+      if (ref !== undefined && (!tenant || !canSee(request.access.visible, tenant.id))) throw tenantNotFound(ref)
+      // An admin granted some tenants sees the trail of those (and of no tenant) only.
+      const page = await pageAudit(db, { tenantId: tenant?.id, principal, limit, before: decodeCursor(cursor), visible: request.access.visible })
       return {
         items: page.items.map((r) => ({ ...r, at: r.at.toISOString(), data: r.data })),
         next_cursor: encodeCursor(page.last),

@@ -3,6 +3,7 @@
 // its content and the previous row's hash, in SQL, with the same expression
 // the verifier recomputes: sha256(prev_hash || '|' || the row as jsonb text).
 import { sql, type Kysely, type Transaction } from 'kysely'
+import type { TenantVisibility } from './index.js'
 import type { Database } from './schema.js'
 
 type Conn = Kysely<Database> | Transaction<Database>
@@ -84,6 +85,8 @@ export interface AuditFilter {
   limit: number
   /** The seq of the last row of the previous page (newest first). */
   before?: string
+  /** Only rows of tenants this principal may see, and rows of no tenant. */
+  visible?: TenantVisibility
 }
 
 export async function pageAudit(db: Conn, f: AuditFilter) {
@@ -91,6 +94,9 @@ export async function pageAudit(db: Conn, f: AuditFilter) {
   if (f.tenantId !== undefined) q = q.where('tenant_id', '=', f.tenantId)
   if (f.principal !== undefined) q = q.where('principal', '=', f.principal)
   if (f.before !== undefined) q = q.where('seq', '<', f.before)
+  const v = f.visible
+  if (v && v.denied.length > 0) q = q.where((eb) => eb.or([eb('tenant_id', 'is', null), eb('tenant_id', 'not in', [...v.denied])]))
+  if (v && !v.all) q = q.where((eb) => (v.granted.length > 0 ? eb.or([eb('tenant_id', 'is', null), eb('tenant_id', 'in', [...v.granted])]) : eb('tenant_id', 'is', null)))
   const rows = await q.execute()
   const items = rows.slice(0, f.limit)
   return { items, last: rows.length > f.limit ? items.at(-1)?.seq : undefined }

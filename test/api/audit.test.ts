@@ -33,6 +33,13 @@ t.test('audit trail', async (t) => {
     t.match(refused, [{ action: 'suspendTenant', status: 403, outcome: 'refused', key_id: key.id, tenant: null }])
     t.notMatch(JSON.stringify(rows), /password|landlord_[A-Za-z0-9_-]{43}/, 'no secret in the trail')
     t.equal((await call('GET', '/audit', { authorization: `Bearer ${key.key}` })).statusCode, 403, 'admin only')
+    // An admin granted no tenant sees the rows of no tenant only.
+    t.equal((await call('POST', '/principals', auth, { name: 'small_admin', scopes: ['admin'] })).statusCode, 201)
+    const small = { authorization: `Bearer ${(await call('POST', '/principals/small_admin/keys', auth, {})).json<{ key: string }>().key}` }
+    t.equal((await call('GET', '/audit?tenant=audited', small)).statusCode, 404)
+    const seen = (await call('GET', '/audit?limit=500', small)).json<{ items: Array<{ tenant_id: string | null }> }>().items
+    t.ok(seen.length > 0)
+    t.ok(seen.every((r) => r.tenant_id === null), "no row of a tenant it is not granted")
     const events = (await call('GET', '/tenants/audited/events')).json<{ items: Array<{ actor: string }> }>().items
     t.equal(events[0]?.actor, 'admin', "a tenant's events show who acted")
   })

@@ -36,5 +36,6 @@ t.test('a body over the limit is a 413 problem and creates nothing', async (t) =
   const res = await h.app.inject({ method: 'POST', url: '/tenants', headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ slug: 'big', name: 'x'.repeat(300 * 1024) }) })
   t.equal(res.statusCode, 413)
   t.match(res.headers['content-type'], /^application\/problem\+json/)
+  t.match(res.json(), { status: 413, code: 'LANDLORD_BODY_TOO_LARGE' })
   t.same(await h.db.selectFrom('tenants').select('id').execute(), [])
 })
