@@ -31,7 +31,8 @@ declare module 'fastify' {
   }
 }
 
-function bearer(request: FastifyRequest): string | undefined {
+/** The API key of `Authorization: Bearer <key>` (any case, any spacing), or undefined. */
+export function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization
   const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null
   return m?.[1]

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import { rateLimited } from '../errors.js'
+import { bearer } from './auth.js'
 
 export interface RateLimitOptions {
   redis: Redis
@@ -19,10 +20,13 @@ export interface RateLimitOptions {
   prefix: string
 }
 
-/** The key's hash, never the key: Redis holds no secret. */
+/**
+ * The key's hash, never the key: Redis holds no secret. The key as auth.ts
+ * reads it, so `bearer`, `Bearer` and extra spaces all count as one key.
+ */
 function clientOf(request: FastifyRequest): string {
-  const header = request.headers.authorization
-  return header ? `key:${createHash('sha256').update(header).digest('hex').slice(0, 32)}` : `ip:${request.ip}`
+  const key = bearer(request)
+  return key ? `key:${createHash('sha256').update(key).digest('hex').slice(0, 32)}` : `ip:${request.ip}`
 }
 
 async function rateLimitPlugin(app: FastifyInstance, opts: RateLimitOptions) {
