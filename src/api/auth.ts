@@ -7,10 +7,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { accessOf, canSee, hasScope, seesEveryTenant, type Access } from '../access/access.js'
 import { deliveryTenant } from '../db/deliveries.js'
+import { endpointOwner } from '../db/endpoints.js'
 import { isUuid, type Db } from '../db/index.js'
 import { authenticate, touchKey } from '../db/principals.js'
 import { findTenant } from '../db/tenants.js'
-import { deliveryNotFound, forbidden, needsEveryTenant, tenantNotFound, unauthorized } from '../errors.js'
+import { deliveryNotFound, endpointNotFound, forbidden, needsEveryTenant, tenantNotFound, unauthorized } from '../errors.js'
 import { isStorableText } from './json-inspect.js'
 import { ROUTE_ACCESS, type RouteAccess } from './route-access.js'
 
@@ -76,6 +77,10 @@ async function authPlugin(app: FastifyInstance, opts: { db: Db }) {
       const tenant = await findTenant(db, params.id)
       if (tenant && !canSee(request.access.visible, tenant.id)) throw tenantNotFound(params.id)
       if (tenant) request.auditTenant = { id: tenant.id, slug: tenant.slug }
+    }
+    if (rule.endpoint && params.id !== undefined && isUuid(params.id) && !seesEveryTenant(request.access.visible)) {
+      const owner = await endpointOwner(db, params.id)
+      if (owner !== undefined && owner !== request.principal) throw endpointNotFound(params.id)
     }
     if (rule.delivery && params.id !== undefined && isUuid(params.id)) {
       const delivery = await deliveryTenant(db, params.id)

@@ -1,7 +1,9 @@
 // The one place that says who may call each route, by operationId: the scope
 // it needs, and whether it acts on one tenant (`tenant`: the `:id` parameter
 // must be a tenant the principal may see, else 404 as if it did not exist),
-// on a webhook delivery (`delivery`: the same, for the delivery's tenant), or
+// on a webhook delivery (`delivery`: the same, for the delivery's tenant), on
+// a webhook endpoint (`endpoint`: a principal that does not see every tenant
+// reaches only the endpoints it made, which carry only its tenants' events), or
 // on the whole fleet (`everyTenant`: only a principal granted every tenant
 // with no denial). `null`: any valid key (GET /me). A route missing here
 // fails at start: access is denied by default.
@@ -11,6 +13,8 @@ export interface RouteAccess {
   scope: Scope | null
   tenant?: true
   delivery?: true
+  /** `:id` is a webhook endpoint: one a principal without every tenant did not make is a 404 to it. */
+  endpoint?: true
   everyTenant?: true
 }
 
@@ -43,10 +47,10 @@ export const ROUTE_ACCESS: Record<string, RouteAccess> = {
 
   createWebhookEndpoint: { scope: 'webhooks' },
   listWebhookEndpoints: { scope: 'webhooks' },
-  getWebhookEndpoint: { scope: 'webhooks' },
-  updateWebhookEndpoint: { scope: 'webhooks' },
-  deleteWebhookEndpoint: { scope: 'webhooks' },
-  listWebhookDeliveries: { scope: 'webhooks' },
+  getWebhookEndpoint: { scope: 'webhooks', endpoint: true },
+  updateWebhookEndpoint: { scope: 'webhooks', endpoint: true },
+  deleteWebhookEndpoint: { scope: 'webhooks', endpoint: true },
+  listWebhookDeliveries: { scope: 'webhooks', endpoint: true },
   retryWebhookDelivery: { scope: 'webhooks', delivery: true },
 
   startFleetMigration: { scope: 'migrations', everyTenant: true },

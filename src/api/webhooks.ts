@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { pageDeliveries, type DeliveryWithAttempts } from '../db/deliveries.js'
 import { endpointEvents, getEndpoint, listEndpoints, type Endpoint } from '../db/endpoints.js'
+import { seesEveryTenant } from '../access/access.js'
 import { addressPolicy } from '../webhooks/address.js'
 import { createEndpoint, deleteEndpoint, retryDelivery, updateEndpoint } from '../webhooks/endpoints.js'
 import type { ApiDeps } from './deps.js'
@@ -94,7 +95,8 @@ const webhookRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { config, 
         response: { 200: EndpointList, ...problems(401) },
       },
     },
-    async () => ({ items: (await listEndpoints(db)).map(endpointResource) }),
+    // A principal that does not see every tenant sees the endpoints it made only.
+    async (request) => ({ items: (await listEndpoints(db, seesEveryTenant(request.access.visible) ? undefined : request.principal)).map(endpointResource) }),
   )
 
   app.get(

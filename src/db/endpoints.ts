@@ -30,8 +30,17 @@ export async function readEndpoint(db: Db, id: string): Promise<Endpoint> {
 }
 
 /** Every endpoint not deleted, oldest first. */
-export async function listEndpoints(db: Db): Promise<Endpoint[]> {
-  return db.selectFrom('webhook_endpoints').selectAll().where('deleted_at', 'is', null).orderBy('created_at').execute()
+/** Live endpoints, oldest first; with `owner`, only those that principal made. */
+export async function listEndpoints(db: Db, owner?: string): Promise<Endpoint[]> {
+  let q = db.selectFrom('webhook_endpoints').selectAll().where('deleted_at', 'is', null).orderBy('created_at')
+  if (owner !== undefined) q = q.where('owner', '=', owner)
+  return q.execute()
+}
+
+/** Who made a live endpoint (null: the configuration, or an earlier release); undefined when there is none such. */
+export async function endpointOwner(db: Db, id: string): Promise<string | null | undefined> {
+  const row = await db.selectFrom('webhook_endpoints').select('owner').where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst()
+  return row === undefined ? undefined : row.owner
 }
 
 /**

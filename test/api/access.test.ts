@@ -117,7 +117,20 @@ t.test('access control', async (t) => {
     t.same(deliveries, [{ tenant_id: a.id, event_type: 'tenant.credentials_rotated' }], "B's event never reaches A's endpoint")
     const listed = (await call('GET', `/webhook-endpoints/${endpointId}/deliveries`, as(onlyA))).json<{ items: Array<{ tenant_id: string }> }>().items
     t.same(listed.map((d) => d.tenant_id), [a.id])
+    // Someone else's endpoint (it carries every tenant's events) is out of reach: no redirecting it.
+    const admins = (await call('POST', '/webhook-endpoints', auth, { url: 'http://127.0.0.1:9/admin' })).json<{ id: string }>().id
+    for (const [method, url, body] of [
+      ['GET', `/webhook-endpoints/${admins}`],
+      ['PATCH', `/webhook-endpoints/${admins}`, { url: 'http://127.0.0.1:9/stolen' }],
+      ['DELETE', `/webhook-endpoints/${admins}`],
+      ['GET', `/webhook-endpoints/${admins}/deliveries`],
+    ] as const) {
+      t.equal((await call(method, url, as(onlyA), body)).statusCode, 404, `${method} ${url}`)
+    }
+    t.same((await call('GET', '/webhook-endpoints', as(onlyA))).json<{ items: Array<{ id: string }> }>().items.map((e) => e.id), [endpointId])
+    t.match((await db.selectFrom('webhook_endpoints').select('url').where('id', '=', admins).executeTakeFirstOrThrow()).url, /\/admin$/)
     t.equal((await call('DELETE', `/webhook-endpoints/${endpointId}`, as(onlyA))).statusCode, 204)
+    t.equal((await call('DELETE', `/webhook-endpoints/${admins}`, auth)).statusCode, 204)
   })
 
   await t.test('a revoked grant or key takes effect on the next request', async (t) => {
