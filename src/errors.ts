@@ -272,13 +272,13 @@ export const principalProtected = (name: string) =>
     'LANDLORD_PRINCIPAL_PROTECTED',
     409,
     'Principal protected',
-    `"${name}" is the bootstrap principal (LANDLORD_ADMIN_KEY): its scopes and grants cannot be changed, nor can it be deleted.`,
+    `"${name}" is the bootstrap principal: its key is LANDLORD_ADMIN_KEY, and its scopes, grants and keys cannot be changed here, nor can it be deleted.`,
   )
 
 export const keyNotFound = (id: string) => new LandlordError('LANDLORD_KEY_NOT_FOUND', 404, 'Key not found', `No live key "${id}" for this principal.`)
 
 export const invalidExpiry = () =>
-  new LandlordError('LANDLORD_INVALID_EXPIRY', 422, 'Invalid expiry', '`expires_at` must be in the future.')
+  new LandlordError('LANDLORD_INVALID_EXPIRY', 422, 'Invalid expiry', '`expires_at` must be a valid date in the future.')
 
 export const tenantNotGranted = (ref: string, principal: string) =>
   new LandlordError('LANDLORD_TENANT_NOT_GRANTED', 409, 'Tenant not granted', `Principal "${principal}" may not act on tenant "${ref}"; grant it first.`)

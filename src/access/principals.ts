@@ -1,7 +1,7 @@
 // Managing who may do what: principals and their scopes, keys (shown once,
 // only a hash kept), the tenants each is granted or denied, and the tenant it
 // lands on. The bootstrap `admin` principal keeps every scope and tenant.
-import type { Db } from '../db/index.js'
+import { isUuid, type Db } from '../db/index.js'
 import { ADMIN_PRINCIPAL } from '../db/api-keys.js'
 import {
   addToList,
@@ -63,8 +63,11 @@ export async function removePrincipal(db: Db, name: string): Promise<void> {
 /** A new key: returned once, with its secret; only its hash is kept. */
 export async function createKey(db: Db, principal: string, input: { name?: string; expires_at?: string }) {
   await getPrincipal(db, principal)
+  // The bootstrap principal's key is LANDLORD_ADMIN_KEY (rotated by changing it), never one minted here.
+  if (principal === ADMIN_PRINCIPAL) throw principalProtected(principal)
   const expires = input.expires_at === undefined ? null : new Date(input.expires_at)
-  if (expires && expires.getTime() <= Date.now()) throw invalidExpiry()
+  // Invalid (a leap second, say) or past.
+  if (expires && !(expires.getTime() > Date.now())) throw invalidExpiry()
   const key = generateKey()
   const row = await insertKey(db, { principal, key_hash: hashKey(key), name: input.name ?? null, expires_at: expires })
   return { ...row, key }
@@ -77,7 +80,9 @@ export async function keysOf(db: Db, principal: string) {
 
 export async function revokePrincipalKey(db: Db, principal: string, keyId: string): Promise<void> {
   await getPrincipal(db, principal)
-  if (!/^[0-9a-f-]{36}$/i.test(keyId) || !(await revokeKey(db, principal, keyId))) throw keyNotFound(keyId)
+  // The bootstrap key goes only by changing LANDLORD_ADMIN_KEY: no one can lock the admin out.
+  if (principal === ADMIN_PRINCIPAL) throw principalProtected(principal)
+  if (!isUuid(keyId) || !(await revokeKey(db, principal, keyId))) throw keyNotFound(keyId)
 }
 
 /** What a principal may reach, with slugs. */

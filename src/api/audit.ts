@@ -21,8 +21,9 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 async function auditTrail(app: FastifyInstance, opts: { db: Db }) {
   // onSend, not onResponse: a client that has its answer finds the row written.
   app.addHook('onSend', async (request, reply, payload) => {
-    if (!MUTATING.has(request.method) || request.is404 || request.routeOptions.config.public) return payload
     const status = reply.statusCode
+    // A request over the rate limit did nothing; recording it would let a flood grow the trail.
+    if (!MUTATING.has(request.method) || request.is404 || request.routeOptions.config.public || status === 429) return payload
     await appendAudit(opts.db, {
       principal: request.principal || null,
       keyId: request.access?.keyId ?? null,

@@ -3,7 +3,7 @@
 // scope (403 without it) and the tenant it acts on (404 when the principal may
 // not see it, exactly as for a tenant that does not exist). A route with no
 // entry cannot be registered.
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { accessOf, canSee, hasScope, seesEveryTenant, type Access } from '../access/access.js'
 import { deliveryTenant } from '../db/deliveries.js'
@@ -13,6 +13,7 @@ import { authenticate, touchKey } from '../db/principals.js'
 import { findTenant } from '../db/tenants.js'
 import { deliveryNotFound, endpointNotFound, forbidden, needsEveryTenant, tenantNotFound, unauthorized } from '../errors.js'
 import { isStorableText } from './json-inspect.js'
+import { bearer } from './bearer.js'
 import { ROUTE_ACCESS, type RouteAccess } from './route-access.js'
 
 declare module 'fastify' {
@@ -30,13 +31,6 @@ declare module 'fastify' {
     /** Set from ROUTE_ACCESS when the route is registered. */
     access?: RouteAccess
   }
-}
-
-/** The API key of `Authorization: Bearer <key>` (any case, any spacing), or undefined. */
-export function bearer(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization
-  const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null
-  return m?.[1]
 }
 
 async function authPlugin(app: FastifyInstance, opts: { db: Db }) {
@@ -58,6 +52,8 @@ async function authPlugin(app: FastifyInstance, opts: { db: Db }) {
     const key = bearer(request)
     const holder = key ? await authenticate(db, key) : undefined
     if (!holder) {
+      // Every failed authentication counts against the address too: inventing keys buys no fresh buckets.
+      await app.limitFailedAuth(request, reply)
       // Set here, not by the error handler: it clears only content-type and content-length.
       reply.header('www-authenticate', 'Bearer')
       throw unauthorized(key !== undefined)
@@ -84,10 +80,13 @@ async function authPlugin(app: FastifyInstance, opts: { db: Db }) {
     }
     if (rule.delivery && params.id !== undefined && isUuid(params.id)) {
       const delivery = await deliveryTenant(db, params.id)
-      const visible = delivery && (delivery.tenant_id === null ? seesEveryTenant(request.access.visible) : canSee(request.access.visible, delivery.tenant_id))
-      if (delivery && !visible) throw deliveryNotFound(params.id)
+      const all = seesEveryTenant(request.access.visible)
+      const visible = delivery && (delivery.tenant_id === null ? all : canSee(request.access.visible, delivery.tenant_id))
+      // And, as for endpoints, only on an endpoint it made unless it sees every tenant.
+      const reachable = delivery && (all || delivery.owner === request.principal)
+      if (delivery && (!visible || !reachable)) throw deliveryNotFound(params.id)
     }
   })
 }
 
-export default fp(authPlugin, { name: 'auth', dependencies: ['problem'] })
+export default fp(authPlugin, { name: 'auth', dependencies: ['problem', 'rate-limit'] })

@@ -5,7 +5,8 @@
 // a webhook endpoint (`endpoint`: a principal that does not see every tenant
 // reaches only the endpoints it made, which carry only its tenants' events), or
 // on the whole fleet (`everyTenant`: only a principal granted every tenant
-// with no denial). `null`: any valid key (GET /me). A route missing here
+// with no denial; managing principals too, as it names tenants and can grant
+// them). `null`: any valid key (GET /me). A route missing here
 // fails at start: access is denied by default.
 import type { Scope } from '../access/scopes.js'
 
@@ -61,19 +62,19 @@ export const ROUTE_ACCESS: Record<string, RouteAccess> = {
   cancelFleetMigration: { scope: 'migrations', everyTenant: true },
   getFleetSchema: { scope: 'migrations', everyTenant: true },
 
-  createPrincipal: { scope: 'admin' },
-  listPrincipals: { scope: 'admin' },
-  getPrincipal: { scope: 'admin' },
-  updatePrincipal: { scope: 'admin' },
-  deletePrincipal: { scope: 'admin' },
-  createKey: { scope: 'admin' },
-  listKeys: { scope: 'admin' },
-  revokeKey: { scope: 'admin' },
-  grantTenant: { scope: 'admin' },
-  revokeGrant: { scope: 'admin' },
-  denyTenant: { scope: 'admin' },
-  removeDenial: { scope: 'admin' },
-  getGrants: { scope: 'admin' },
-  setMainTenant: { scope: 'admin' },
+  createPrincipal: { scope: 'admin', everyTenant: true },
+  listPrincipals: { scope: 'admin', everyTenant: true },
+  getPrincipal: { scope: 'admin', everyTenant: true },
+  updatePrincipal: { scope: 'admin', everyTenant: true },
+  deletePrincipal: { scope: 'admin', everyTenant: true },
+  createKey: { scope: 'admin', everyTenant: true },
+  listKeys: { scope: 'admin', everyTenant: true },
+  revokeKey: { scope: 'admin', everyTenant: true },
+  grantTenant: { scope: 'admin', everyTenant: true },
+  revokeGrant: { scope: 'admin', everyTenant: true },
+  denyTenant: { scope: 'admin', everyTenant: true },
+  removeDenial: { scope: 'admin', everyTenant: true },
+  getGrants: { scope: 'admin', everyTenant: true },
+  setMainTenant: { scope: 'admin', everyTenant: true },
   listAudit: { scope: 'admin' },
 }

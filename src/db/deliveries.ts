@@ -187,9 +187,14 @@ export async function failOpenDeliveries(db: Db, endpointId: string, reason: str
 // An id that is no uuid matches nothing: Postgres would refuse the cast.
 
 /** Locks a delivery whose endpoint was not deleted. */
-/** The tenant a delivery is for (null: a fleet event), or undefined when there is no such delivery. */
-export async function deliveryTenant(db: Db, id: string): Promise<{ tenant_id: string | null } | undefined> {
-  return db.selectFrom('webhook_deliveries').select('tenant_id').where('id', '=', id).executeTakeFirst()
+/** The tenant a delivery is for (null: a fleet event) and who made its endpoint, or undefined when there is no such delivery. */
+export async function deliveryTenant(db: Db, id: string): Promise<{ tenant_id: string | null; owner: string | null } | undefined> {
+  return db
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
+    .select(['d.tenant_id', 'e.owner'])
+    .where('d.id', '=', id)
+    .executeTakeFirst()
 }
 
 export async function lockDelivery(trx: Transaction<Database>, id: string): Promise<Delivery | undefined> {
