@@ -180,6 +180,18 @@ export async function waitFor<T>(check: () => Promise<T | undefined>, ms = 15_00
   return value
 }
 
+/**
+ * Adds a principal with `scopes` and `grants` through the API (as the admin),
+ * asserting each answer on `t`, and returns a new key of it.
+ */
+export async function principalWithKey(t: Test, app: FastifyInstance, name: string, scopes: string[], grants: string[] = []): Promise<string> {
+  t.equal((await app.inject({ method: 'POST', url: '/principals', headers: auth, payload: { name, scopes } })).statusCode, 201, `principal ${name}`)
+  for (const g of grants) t.equal((await app.inject({ method: 'PUT', url: `/principals/${name}/grants/${g}`, headers: auth })).statusCode, 200, `grant ${g}`)
+  const key = await app.inject({ method: 'POST', url: `/principals/${name}/keys`, headers: auth, payload: { name: 'test' } })
+  t.equal(key.statusCode, 201, `key of ${name}`)
+  return key.json<{ key: string }>().key
+}
+
 export interface LandlordProcess {
   code: Promise<number | null>
   out: () => string

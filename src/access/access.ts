@@ -1,7 +1,7 @@
 // What one request may do: its principal's scopes, and the tenants it may act
 // on (grants, or every tenant, less denials). Read afresh on each request, so
 // a revoked key, scope or grant takes effect on the next one.
-import type { TenantVisibility } from '../db/index.js'
+import { seesEveryTenant, type TenantVisibility } from '../db/index.js'
 import type { KeyHolder } from '../db/principals.js'
 import type { Scope } from './scopes.js'
 
@@ -33,7 +33,4 @@ export function canSee(visible: TenantVisibility, tenantId: string): boolean {
   return !visible.denied.includes(tenantId) && (visible.all || visible.granted.includes(tenantId))
 }
 
-/** Granted every tenant with no exception: what fleet-wide acts need. */
-export function seesEveryTenant(visible: TenantVisibility): boolean {
-  return visible.all && visible.denied.length === 0
-}
+export { seesEveryTenant }

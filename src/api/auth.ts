@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { accessOf, canSee, hasScope, seesEveryTenant, type Access } from '../access/access.js'
-import { deliveryTenant } from '../db/deliveries.js'
+import { deliveryAccess } from '../db/deliveries.js'
 import { endpointOwner } from '../db/endpoints.js'
 import { isUuid, type Db } from '../db/index.js'
 import { authenticate, touchKey } from '../db/principals.js'
@@ -79,7 +79,7 @@ async function authPlugin(app: FastifyInstance, opts: { db: Db }) {
       if (owner !== undefined && owner !== request.principal) throw endpointNotFound(params.id)
     }
     if (rule.delivery && params.id !== undefined && isUuid(params.id)) {
-      const delivery = await deliveryTenant(db, params.id)
+      const delivery = await deliveryAccess(db, params.id)
       const all = seesEveryTenant(request.access.visible)
       const visible = delivery && (delivery.tenant_id === null ? all : canSee(request.access.visible, delivery.tenant_id))
       // And, as for endpoints, only on an endpoint it made unless it sees every tenant.

@@ -3,7 +3,7 @@
 // its content and the previous row's hash, in SQL, with the same expression
 // the verifier recomputes: sha256(prev_hash || '|' || the row as jsonb text).
 import { sql, type Kysely, type Transaction } from 'kysely'
-import type { TenantVisibility } from './index.js'
+import { visibleTenant, type TenantVisibility } from './index.js'
 import type { Database } from './schema.js'
 
 type Conn = Kysely<Database> | Transaction<Database>
@@ -94,9 +94,7 @@ export async function pageAudit(db: Conn, f: AuditFilter) {
   if (f.tenantId !== undefined) q = q.where('tenant_id', '=', f.tenantId)
   if (f.principal !== undefined) q = q.where('principal', '=', f.principal)
   if (f.before !== undefined) q = q.where('seq', '<', f.before)
-  const v = f.visible
-  if (v && v.denied.length > 0) q = q.where((eb) => eb.or([eb('tenant_id', 'is', null), eb('tenant_id', 'not in', [...v.denied])]))
-  if (v && !v.all) q = q.where((eb) => (v.granted.length > 0 ? eb.or([eb('tenant_id', 'is', null), eb('tenant_id', 'in', [...v.granted])]) : eb('tenant_id', 'is', null)))
+  if (f.visible) q = q.where(visibleTenant('tenant_id', f.visible, true))
   const rows = await q.execute()
   const items = rows.slice(0, f.limit)
   return { items, last: rows.length > f.limit ? items.at(-1)?.seq : undefined }

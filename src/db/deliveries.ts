@@ -3,7 +3,7 @@
 // webhooks/deliver.ts; the ordering rule is also here, in the claim's SQL,
 // because it must hold in the one statement that takes the delivery.
 import { sql, type Insertable, type Selectable, type Transaction } from 'kysely'
-import { isUuid, type Db, type TenantVisibility } from './index.js'
+import { isUuid, seesEveryTenant, visibleTenant, type Db, type TenantVisibility } from './index.js'
 import type { Database, DeliveryStatus, OutboxTable, WebhookAttemptTable, WebhookDeliveryTable } from './schema.js'
 
 export type Delivery = Selectable<WebhookDeliveryTable>
@@ -188,7 +188,7 @@ export async function failOpenDeliveries(db: Db, endpointId: string, reason: str
 
 /** Locks a delivery whose endpoint was not deleted. */
 /** The tenant a delivery is for (null: a fleet event) and who made its endpoint, or undefined when there is no such delivery. */
-export async function deliveryTenant(db: Db, id: string): Promise<{ tenant_id: string | null; owner: string | null } | undefined> {
+export async function deliveryAccess(db: Db, id: string): Promise<{ tenant_id: string | null; owner: string | null } | undefined> {
   return db
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
@@ -238,9 +238,7 @@ export async function pageDeliveries(db: Db, endpointId: string, filter: Deliver
     .limit(filter.limit + 1)
   if (filter.status !== undefined) q = q.where('status', '=', filter.status)
   if (filter.before !== undefined) q = q.where('seq', '<', filter.before)
-  const v = filter.visible
-  if (v && v.denied.length > 0) q = q.where((eb) => eb.or([eb('tenant_id', 'is', null), eb('tenant_id', 'not in', [...v.denied])]))
-  if (v && !v.all) q = v.granted.length > 0 ? q.where('tenant_id', 'in', [...v.granted]) : q.where(sql<boolean>`false`)
+  if (filter.visible) q = q.where(visibleTenant('tenant_id', filter.visible, seesEveryTenant(filter.visible)))
   const rows = await q.execute()
   const items = rows.slice(0, filter.limit)
   const attempts = items.length

@@ -75,19 +75,17 @@ export async function insertItems(trx: Transaction<Database>, runId: string, sel
   const order = named ? sql`array_position(${sel.slugs}::text[], t.slug)` : sql`t.seq`
   const r = await sql`
     INSERT INTO fleet_migration_tenants (run_id, tenant_id, ordinal, slug, status, reason, from_version)
-    SELECT ${runId}, t.id, row_number() OVER (ORDER BY ${order}), t.slug,
-           CASE WHEN coalesce(t.schema_version, 0) >= ${sel.target} THEN 'skipped'
-                WHEN t.state = 'provisioning' THEN 'skipped'
-                WHEN t.quarantined_at IS NOT NULL AND NOT ${named} THEN 'skipped'
-                WHEN t.state = ANY(${DEFERRED_STATES}::text[]) THEN 'deferred'
-                ELSE 'pending' END,
-           CASE WHEN coalesce(t.schema_version, 0) >= ${sel.target} THEN 'at the target version'
-                WHEN t.state = 'provisioning' THEN 'provisioning: born at the head version'
-                WHEN t.quarantined_at IS NOT NULL AND NOT ${named} THEN 'quarantined: retry it by name'
-                WHEN t.state = ANY(${DEFERRED_STATES}::text[]) THEN t.state || ': migrated before it next reports active'
-                END,
-           t.schema_version
+    SELECT ${runId}, t.id, row_number() OVER (ORDER BY ${order}), t.slug, d.status, d.reason, t.schema_version
       FROM tenants t
+      -- The first rule that applies decides.
+      CROSS JOIN LATERAL (
+        SELECT r.status, r.reason FROM (VALUES
+          (1, coalesce(t.schema_version, 0) >= ${sel.target}, 'skipped', 'at the target version'),
+          (2, t.state = 'provisioning', 'skipped', 'provisioning: born at the head version'),
+          (3, t.quarantined_at IS NOT NULL AND NOT ${named}, 'skipped', 'quarantined: retry it by name'),
+          (4, t.state = ANY(${DEFERRED_STATES}::text[]), 'deferred', t.state || ': migrated before it next reports active'),
+          (5, true, 'pending', NULL)) AS r (rank, applies, status, reason)
+        WHERE r.applies ORDER BY r.rank LIMIT 1) d
      WHERE t.state <> 'wiped'
        ${named ? sql`AND t.slug = ANY(${sel.slugs}::text[])` : sql``}
        ${sel.plan !== undefined ? sql`AND t.plan = ${sel.plan}` : sql``}`.execute(trx)
@@ -205,17 +203,13 @@ export async function recordItemOutcome(db: Conn, runId: string, tenantId: strin
   let tenant = sql`SELECT NULL::uuid AS id, NULL::boolean AS quarantined WHERE false`
   let event = sql`SELECT 1 WHERE false`
   if (opts.registry && outcome.status === 'succeeded') {
-    tenant = sql`
-      UPDATE tenants t SET schema_version = greatest(coalesce(t.schema_version, 0), ${outcome.to_version}),
-             migration_failures = 0, migration_error = NULL, quarantined_at = NULL
-        FROM item WHERE t.id = item.tenant_id RETURNING t.id, false AS quarantined`
+    tenant = sql`UPDATE tenants t SET ${migratedSet(outcome.to_version)} FROM item WHERE t.id = item.tenant_id RETURNING t.id, false AS quarantined`
     event = sql`
       INSERT INTO tenant_events (tenant_id, type, actor, data)
       SELECT id, 'schema_migrated', ${opts.actor}, jsonb_build_object('version', ${outcome.to_version}::int) FROM tenant RETURNING 1`
   } else if (opts.registry && outcome.status === 'failed') {
     tenant = sql`
-      UPDATE tenants t SET migration_failures = t.migration_failures + 1, migration_error = ${outcome.error},
-             quarantined_at = CASE WHEN t.migration_failures + 1 >= ${opts.quarantineAfter} THEN coalesce(t.quarantined_at, now()) END
+      UPDATE tenants t SET ${failedSet(outcome.error, opts.quarantineAfter)}
         FROM item WHERE t.id = item.tenant_id RETURNING t.id, t.quarantined_at IS NOT NULL AS quarantined`
     event = sql`
       INSERT INTO tenant_events (tenant_id, type, actor, data)
@@ -228,6 +222,15 @@ export async function recordItemOutcome(db: Conn, runId: string, tenantId: strin
     SELECT count(*) AS n FROM item`.execute(db)
   return Number(r.rows[0]?.n ?? 0) > 0
 }
+
+/** What a migration that reached `version` sets on its tenant: never backwards, and any quarantine ends. */
+const migratedSet = (version: number) =>
+  sql`schema_version = greatest(coalesce(schema_version, 0), ${version}), migration_failures = 0, migration_error = NULL, quarantined_at = NULL`
+
+/** What a failed migration sets: counted, and quarantined once it has failed `quarantineAfter` times in a row. */
+const failedSet = (error: string, quarantineAfter: number) =>
+  sql`migration_failures = migration_failures + 1, migration_error = ${error},
+      quarantined_at = CASE WHEN migration_failures + 1 >= ${quarantineAfter} THEN coalesce(quarantined_at, now()) END`
 
 /** Queued items go back to waiting (a cancelled run does not start them). */
 export async function unqueue(trx: Transaction<Database>, runId: string): Promise<void> {
@@ -245,33 +248,16 @@ export async function resetFailed(trx: Transaction<Database>, runId: string): Pr
   return Number(r.numUpdatedRows)
 }
 
-/** A migration reached `version`: the registry follows (never backwards) and any quarantine ends. */
-export async function recordMigrated(trx: Conn, tenantId: string, version: number): Promise<void> {
-  await trx
-    .updateTable('tenants')
-    .set({
-      schema_version: sql<number>`greatest(coalesce(schema_version, 0), ${version})`,
-      migration_failures: 0,
-      migration_error: null,
-      quarantined_at: null,
-    })
-    .where('id', '=', tenantId)
-    .execute()
+/** A migration reached `version` outside a fleet run (at resume): the registry follows. */
+export async function recordMigrated(db: Conn, tenantId: string, version: number): Promise<void> {
+  await sql`UPDATE tenants SET ${migratedSet(version)} WHERE id = ${tenantId}`.execute(db)
 }
 
-/** A migration failed: counted, and the tenant quarantined once it has failed `quarantineAfter` times in a row. */
+/** A migration failed outside a fleet run (at resume); true when the tenant is now quarantined. */
 export async function recordMigrationFailure(db: Conn, tenantId: string, error: string, quarantineAfter: number): Promise<boolean> {
-  const r = await db
-    .updateTable('tenants')
-    .set((eb) => ({
-      migration_failures: eb('migration_failures', '+', 1),
-      migration_error: error,
-      quarantined_at: sql<Date>`CASE WHEN migration_failures + 1 >= ${quarantineAfter} THEN coalesce(quarantined_at, now()) END`,
-    }))
-    .where('id', '=', tenantId)
-    .returning('quarantined_at')
-    .executeTakeFirst()
-  return r?.quarantined_at != null
+  const r = await sql<{ quarantined: boolean }>`
+    UPDATE tenants SET ${failedSet(error, quarantineAfter)} WHERE id = ${tenantId} RETURNING quarantined_at IS NOT NULL AS quarantined`.execute(db)
+  return r.rows[0]?.quarantined ?? false
 }
 
 /** Tenants (not wiped) per schema version, lowest first; null: not migrated yet. */

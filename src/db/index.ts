@@ -1,5 +1,5 @@
 // The control-plane kysely instance over a pg pool.
-import { Kysely, PostgresDialect } from 'kysely'
+import { Kysely, PostgresDialect, sql, type RawBuilder } from 'kysely'
 import pg from 'pg'
 import type { Database } from './schema.js'
 
@@ -51,4 +51,20 @@ export interface TenantVisibility {
   all: boolean
   granted: readonly string[]
   denied: readonly string[]
+}
+
+/** Granted every tenant with no exception: what fleet-wide acts need. */
+export function seesEveryTenant(v: TenantVisibility): boolean {
+  return v.all && v.denied.length === 0
+}
+
+/**
+ * A condition on `column` (a tenant id) that keeps what `v` may see: a denial
+ * beats a grant. A row of no tenant (a fleet event, a request that named
+ * none) is kept when `noTenant` says so.
+ */
+export function visibleTenant(column: string, v: TenantVisibility, noTenant: boolean): RawBuilder<boolean> {
+  const ref = sql.ref(column)
+  return sql<boolean>`(CASE WHEN ${ref} IS NULL THEN ${noTenant}
+    ELSE ${ref} <> ALL(${[...v.denied]}::uuid[]) AND (${v.all} OR ${ref} = ANY(${[...v.granted]}::uuid[])) END)`
 }

@@ -3,7 +3,7 @@
 // Transaction, so no lock can outlive its unit of work).
 import { sql, type Kysely, type Transaction } from 'kysely'
 import { tenantNotFound } from '../errors.js'
-import { isUuid, type TenantVisibility } from './index.js'
+import { isUuid, visibleTenant, type TenantVisibility } from './index.js'
 import type { Database, NewTenant, Tenant, TenantEvent, TenantUpdate } from './schema.js'
 
 type Conn = Kysely<Database> | Transaction<Database>
@@ -119,9 +119,7 @@ export async function listTenants(db: Conn, filter: TenantFilter): Promise<{ ite
   if (filter.state !== undefined) q = q.where('state', '=', filter.state as Tenant['state'])
   if (filter.plan !== undefined) q = q.where('plan', '=', filter.plan)
   if (filter.after !== undefined) q = q.where('seq', '>', filter.after)
-  const v = filter.visible
-  if (v && v.denied.length > 0) q = q.where('id', 'not in', [...v.denied])
-  if (v && !v.all) q = v.granted.length > 0 ? q.where('id', 'in', [...v.granted]) : q.where(sql<boolean>`false`)
+  if (filter.visible) q = q.where(visibleTenant('id', filter.visible, false))
   const rows = await q.execute()
   const items = rows.slice(0, filter.limit)
   return { items, last: rows.length > filter.limit ? items[items.length - 1]?.seq : undefined }

@@ -202,11 +202,11 @@ export async function settle(db: Db, known: FleetRun): Promise<void> {
     }
     const open = await openItems(trx, runId)
     if (open.inFlight || (status === 'running' && open.pending)) return
-    const final = status === 'running' ? (await countItems(trx, runId)).failed > 0 ? 'completed_with_errors' : 'completed' : status
+    const counts = await countItems(trx, runId)
+    const final = status !== 'running' ? status : counts.failed > 0 ? 'completed_with_errors' : 'completed'
     const finished = await finishRun(trx, runId, final)
     // A dry run changed nothing: billing hears of real runs only.
     if (finished && !finished.dry_run) {
-      const counts = await countItems(trx, runId)
       await writeOutbox(trx, [
         {
           kind: 'webhook',

@@ -43,29 +43,13 @@ export function createProducerConnection(config: Config): Redis {
 
 export function createQueues(config: Config, connection: Redis): Queues {
   const common = { connection, prefix: config.queuePrefix }
-  const lifecycle = new Queue<LifecycleJobData>(LIFECYCLE_QUEUE, {
-    ...common,
-    defaultJobOptions: {
-      attempts: config.jobAttempts,
-      backoff: { type: 'exponential', delay: config.jobBackoffMs },
-      // Kept jobs dedupe re-relayed outbox rows (same job id), so keep them a day.
-      removeOnComplete: { age: 24 * 3600, count: 10_000 },
-      removeOnFail: { age: 7 * 24 * 3600 },
-    },
-  })
-  const webhooks = new Queue(WEBHOOK_QUEUE, {
-    ...common,
-    defaultJobOptions: { removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600 } },
-  })
-  const fleet = new Queue<FleetJobData>(FLEET_QUEUE, {
-    ...common,
-    defaultJobOptions: {
-      attempts: config.jobAttempts,
-      backoff: { type: 'exponential', delay: config.jobBackoffMs },
-      removeOnComplete: { age: 24 * 3600, count: 10_000 },
-      removeOnFail: { age: 7 * 24 * 3600 },
-    },
-  })
+  // Kept jobs dedupe re-relayed outbox rows (same job id), so keep them a day.
+  const kept = { removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600 } }
+  // Lifecycle steps and fleet migrations retry with backoff, up to JOB_ATTEMPTS.
+  const retried = { ...kept, attempts: config.jobAttempts, backoff: { type: 'exponential', delay: config.jobBackoffMs } }
+  const lifecycle = new Queue<LifecycleJobData>(LIFECYCLE_QUEUE, { ...common, defaultJobOptions: retried })
+  const webhooks = new Queue(WEBHOOK_QUEUE, { ...common, defaultJobOptions: kept })
+  const fleet = new Queue<FleetJobData>(FLEET_QUEUE, { ...common, defaultJobOptions: retried })
   const maintenance = new Queue('maintenance', common)
   return {
     lifecycle,

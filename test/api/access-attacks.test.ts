@@ -4,7 +4,7 @@
 // not, slip past the rate limit, or make a new route answer 5xx.
 import t from 'tap'
 import { SCOPES } from '../../src/access/scopes.js'
-import { auth, setup, waitFor } from '../helpers.js'
+import { auth, principalWithKey, setup, waitFor } from '../helpers.js'
 
 const as = (key: string) => ({ authorization: `Bearer ${key}` })
 
@@ -46,13 +46,7 @@ t.test('access attacks', async (t) => {
   const a = await h.waitForState('tenant_a', 'active')
   const b = await h.waitForState('tenant_b', 'active')
 
-  async function principal(name: string, scopes: string[], grants: string[] = []): Promise<string> {
-    t.equal((await call('POST', '/principals', auth, { name, scopes })).statusCode, 201)
-    for (const g of grants) t.equal((await call('PUT', `/principals/${name}/grants/${g}`, auth)).statusCode, 200)
-    const key = await call('POST', `/principals/${name}/keys`, auth, { name: 'test' })
-    t.equal(key.statusCode, 201)
-    return key.json<{ key: string }>().key
-  }
+  const principal = (name: string, scopes: string[], grants: string[] = []) => principalWithKey(t, app, name, scopes, grants)
   const onlyA = await principal('only_a', SCOPES.filter((s) => s !== 'admin'), ['tenant_a'])
   // An admin granted tenant A only: GET /audit already keeps it to A (and rows of no tenant).
   const adminA = await principal('admin_a', ['admin'], ['tenant_a'])

@@ -7,7 +7,7 @@
 import t from 'tap'
 import { SCOPES } from '../../src/access/scopes.js'
 import { ROUTE_ACCESS } from '../../src/api/route-access.js'
-import { auth, setup, waitFor } from '../helpers.js'
+import { auth, principalWithKey, setup, waitFor } from '../helpers.js'
 
 interface Operation {
   method: string
@@ -29,13 +29,7 @@ t.test('access control', async (t) => {
   await h.waitForState('tenant_c', 'active')
 
   /** A principal with `scopes`, granted `grants`, and a key for it. */
-  async function principal(name: string, scopes: string[], grants: string[] = []): Promise<string> {
-    t.equal((await call('POST', '/principals', auth, { name, scopes })).statusCode, 201)
-    for (const g of grants) t.equal((await call('PUT', `/principals/${name}/grants/${g}`, auth)).statusCode, 200)
-    const key = await call('POST', `/principals/${name}/keys`, auth, { name: 'test' })
-    t.equal(key.statusCode, 201)
-    return key.json<{ key: string }>().key
-  }
+  const principal = (name: string, scopes: string[], grants: string[] = []) => principalWithKey(t, app, name, scopes, grants)
 
   const nobody = await principal('nobody', [])
   const onlyA = await principal('only_a', SCOPES.filter((s) => s !== 'admin'), ['tenant_a'])

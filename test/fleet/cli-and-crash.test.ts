@@ -2,32 +2,13 @@
 // SIGKILL in the middle of a tenant's migration: the run resumes on another
 // worker and no migration is applied twice; jobs lost with Redis are found
 // again by the maintenance sweep.
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import pg from 'pg'
-import t, { type Test } from 'tap'
-import { withDatabase } from '../../src/db/index.js'
+import t from 'tap'
 import { resumeFleet } from '../../src/jobs/maintenance.js'
 import { OutboxRelay } from '../../src/jobs/relay.js'
-import { auth, PG_URL, ROOT, setup, spawnLandlord, waitFor, type Harness } from '../helpers.js'
-
-async function migrationsDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'landlord-fleet-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  await cp(path.join(ROOT, 'tenant-migrations', '0001_baseline.sql'), path.join(dir, '0001_baseline.sql'))
-  return dir
-}
-
-async function onTenantDb<T>(h: Harness, slug: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: withDatabase(PG_URL, `${h.config.tenantDbPrefix}${slug}`) })
-  await client.connect()
-  try {
-    return await fn(client)
-  } finally {
-    await client.end()
-  }
-}
+import { auth, setup, spawnLandlord, waitFor, type Harness } from '../helpers.js'
+import { migrationsDir, onTenantDb } from './fixtures.js'
 
 async function onboard(h: Harness, slugs: string[]): Promise<void> {
   const workers = await h.startWorkers()
@@ -40,7 +21,7 @@ t.test('landlord migrate-fleet shows a summary and exits 1 when a tenant failed'
   const dir = await migrationsDir(t)
   const h = await setup(t, { TENANT_MIGRATIONS_DIR: dir })
   await onboard(h, ['alpha', 'bravo', 'charlie'])
-  await onTenantDb(h, 'charlie', (c) => c.query('CREATE TABLE invoices (legacy int)'))
+  await onTenantDb(h.config, 'charlie', (c) => c.query('CREATE TABLE invoices (legacy int)'))
   await writeFile(path.join(dir, '0002_invoices.sql'), 'CREATE TABLE invoices (id bigint PRIMARY KEY);\n')
   const env = { ...h.env, LOG_LEVEL: 'silent' }
 
@@ -101,7 +82,7 @@ t.test('a worker killed mid-migration: the run resumes elsewhere and applies not
   }, 60_000, () => 'the run to finish')
   t.match(run, { status: 'completed', succeeded: 3 })
   for (const slug of slugs) {
-    const rows = await onTenantDb(h, slug, (c) => c.query('SELECT count(*)::int AS n FROM applied_log'))
+    const rows = await onTenantDb(h.config, slug, (c) => c.query('SELECT count(*)::int AS n FROM applied_log'))
     t.equal(rows.rows[0].n, 1, `${slug}: the migration ran once`)
   }
   const item = await h.db.selectFrom('fleet_migration_tenants').selectAll().where('run_id', '=', runId).where('tenant_id', '=', victim.tenant_id).executeTakeFirstOrThrow()

@@ -4,20 +4,16 @@
 // it reports active again, tenants created during a run are born at the head,
 // a tenant that keeps failing is quarantined, and fixing it and retrying
 // completes the run.
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import pg from 'pg'
+import type pg from 'pg'
 import t from 'tap'
-import { withDatabase } from '../../src/db/index.js'
-import { auth, PG_URL, ROOT, setup, waitFor } from '../helpers.js'
+import { auth, setup, waitFor } from '../helpers.js'
+import { appliedVersions, hasTable as hasTableOf, migrationsDir, onTenantDb as onTenantDbOf } from './fixtures.js'
 import { startReceiver } from '../webhooks/receiver.js'
 
-const dir = await mkdtemp(path.join(tmpdir(), 'landlord-fleet-'))
-t.teardown(() => rm(dir, { recursive: true, force: true }))
-await cp(path.join(ROOT, 'tenant-migrations', '0001_baseline.sql'), path.join(dir, '0001_baseline.sql'))
-
 t.test('fleet migrations', async (t) => {
+  const dir = await migrationsDir(t)
   const h = await setup(t, { TENANT_MIGRATIONS_DIR: dir, FLEET_QUARANTINE_AFTER: '2', FLEET_MIGRATION_CONCURRENCY: '2', WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8' })
   const { app, db } = h
   // Billing, subscribed to fleet migrations only.
@@ -30,21 +26,9 @@ t.test('fleet migrations', async (t) => {
   const call = async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
     app.inject({ method, url, headers: auth, ...(payload ? { payload } : {}) })
 
-  /** A superuser session on a tenant database (for what the test plants and checks). */
-  async function onTenantDb<T>(slug: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ connectionString: withDatabase(PG_URL, `${h.config.tenantDbPrefix}${slug}`) })
-    await client.connect()
-    try {
-      return await fn(client)
-    } finally {
-      await client.end()
-    }
-  }
-
-  const hasTable = (slug: string, table: string) =>
-    onTenantDb(slug, async (c) => (await c.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [`public.${table}`])).rows[0]?.t !== null)
-  const applied = (slug: string) =>
-    onTenantDb(slug, async (c) => (await c.query<{ version: number }>('SELECT version FROM landlord_schema_migrations ORDER BY version')).rows.map((r) => r.version))
+  const onTenantDb = <T>(slug: string, fn: (c: pg.Client) => Promise<T>) => onTenantDbOf(h.config, slug, fn)
+  const hasTable = (slug: string, table: string) => hasTableOf(h.config, slug, table)
+  const applied = (slug: string) => appliedVersions(h.config, slug)
   const registry = async (slug: string) => db.selectFrom('tenants').selectAll().where('slug', '=', slug).executeTakeFirstOrThrow()
 
   interface Run {

@@ -2,13 +2,11 @@
 // its own credentials to make the migration hang, a migration file that
 // commits by itself, a tenant ahead of the folder. Each fails that tenant,
 // alone, with a clear error; the run goes on and ends.
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import pg from 'pg'
 import t from 'tap'
-import { withDatabase } from '../../src/db/index.js'
-import { auth, loginAs, PG_URL, ROOT, setup, waitFor, type Creds } from '../helpers.js'
+import { auth, loginAs, setup, waitFor, type Creds } from '../helpers.js'
+import { appliedVersions, hasTable, migrationsDir, onTenantDb } from './fixtures.js'
 
 interface Run {
   id: string
@@ -20,20 +18,9 @@ interface Run {
 }
 
 t.test('hostile tenants and broken files fail alone', async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'landlord-fleet-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  await cp(path.join(ROOT, 'tenant-migrations', '0001_baseline.sql'), path.join(dir, '0001_baseline.sql'))
+  const dir = await migrationsDir(t)
   const h = await setup(t, { TENANT_MIGRATIONS_DIR: dir, TENANT_MIGRATION_TIMEOUT: 'PT1S', JOB_ATTEMPTS: '2' })
   const call = async (method: 'GET' | 'POST', url: string, payload?: object) => h.app.inject({ method, url, headers: auth, ...(payload ? { payload } : {}) })
-  const superuser = async <T>(slug: string, fn: (c: pg.Client) => Promise<T>): Promise<T> => {
-    const client = new pg.Client({ connectionString: withDatabase(PG_URL, `${h.config.tenantDbPrefix}${slug}`) })
-    await client.connect()
-    try {
-      return await fn(client)
-    } finally {
-      await client.end()
-    }
-  }
   const run = async (body: object): Promise<Run> => {
     const res = await call('POST', '/fleet-migrations', body)
     t.equal(res.statusCode, 202, res.body)
@@ -67,16 +54,14 @@ t.test('hostile tenants and broken files fail alone', async (t) => {
     await writeFile(path.join(dir, '0003_sneaky.sql'), 'CREATE TABLE first_half (id int);\nCOMMIT;\nCREATE TABLE second_half (id int);\n')
     const r = await run({ tenants: ['honest'] })
     t.match(r.failures, [{ tenant: 'honest', version: 3, error: 'migration 3_sneaky ends the transaction itself (COMMIT or ROLLBACK in the file); remove it' }])
-    const ledger = await superuser('honest', (c) => c.query<{ version: number }>('SELECT version FROM landlord_schema_migrations ORDER BY version'))
-    t.same(ledger.rows.map((r) => r.version), [1, 2], 'version 3 is not recorded')
+    t.same(await appliedVersions(h.config, 'honest'), [1, 2], 'version 3 is not recorded')
     await rm(path.join(dir, '0003_sneaky.sql'))
   })
 
   await t.test('a tenant ahead of the folder is left untouched', async (t) => {
-    await superuser('ahead', (c) => c.query(`INSERT INTO landlord_schema_migrations (version, name, checksum) VALUES (99, 'future', 'x')`))
+    await onTenantDb(h.config, 'ahead', (c) => c.query(`INSERT INTO landlord_schema_migrations (version, name, checksum) VALUES (99, 'future', 'x')`))
     const r = await run({ tenants: ['ahead'] })
     t.match(r.failures, [{ tenant: 'ahead', error: 'tenant has migrations this folder does not know: 99' }])
-    const notes = await superuser('ahead', (c) => c.query<{ t: string | null }>(`SELECT to_regclass('public.notes')::text AS t`))
-    t.equal(notes.rows[0]?.t, null, 'nothing was applied')
+    t.notOk(await hasTable(h.config, 'ahead', 'notes'), 'nothing was applied')
   })
 })
